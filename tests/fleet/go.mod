@@ -1,0 +1,3 @@
+module collectord/tests/fleet
+
+go 1.19
