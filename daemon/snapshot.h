@@ -62,6 +62,14 @@ struct cd_snapshot {
     size_t n_series;
     char *parse_error;
 
+    /* storage preparation (cd_store_prepare, on a parser worker so the writer thread only writes):
+     * the SHA-256 of raw, and raw recompressed for storage when it arrived uncompressed */
+    int prepared;
+    uint8_t content_hash[32];
+    uint8_t *stored; /* NULL: raw is stored as it is */
+    size_t stored_len;
+    int stored_encoding; /* 0 = as received, 1 = zstd */
+
     /* pinning: a snapshot with an incident is pinned to it and exempt from retention */
     char *incident;
     int pinned;
