@@ -1,0 +1,1527 @@
+/*
+ * pprof — see pprof.h for the contract and the summary's shape.
+ *
+ * One call = one struct cd_pprof on the caller's stack: the decompressed profile (or the input
+ * itself when it was raw), a long-lived arena for the tables kept until the summary is built and
+ * a scratch arena (same memory budget) that each Location and Sample is unpacked into and then
+ * rewound. The top level is walked four times (count, small messages, locations, samples); a walk
+ * only skips over length-delimited fields, so it costs little next to the unpacking.
+ */
+#include "pprof.h"
+
+#include "arena.h"
+#include "hash.h"
+#include "textscan.h"
+
+#include "profile.pb-c.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <libdeflate.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Top-level Profile field numbers (schema/profile.proto). */
+enum {
+    F_SAMPLE_TYPE = 1,
+    F_SAMPLE = 2,
+    F_MAPPING = 3,
+    F_LOCATION = 4,
+    F_FUNCTION = 5,
+    F_STRING_TABLE = 6,
+    F_DROP_FRAMES = 7,
+    F_KEEP_FRAMES = 8,
+    F_TIME_NANOS = 9,
+    F_DURATION_NANOS = 10,
+    F_PERIOD_TYPE = 11,
+    F_PERIOD = 12,
+    F_COMMENT = 13,
+    F_DEFAULT_SAMPLE_TYPE = 14,
+    F_DOC_URL = 15,
+    F_KNOWN_MAX = 15,
+};
+
+static const char *const field_names[F_KNOWN_MAX + 1] = {
+    "?",
+    "sample_type",
+    "sample",
+    "mapping",
+    "location",
+    "function",
+    "string_table",
+    "drop_frames",
+    "keep_frames",
+    "time_nanos",
+    "duration_nanos",
+    "period_type",
+    "period",
+    "comment",
+    "default_sample_type",
+    "doc_url",
+};
+
+enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
+
+/* Distinct label keys tracked for "label_keys"; more are counted but not listed. */
+#define PP_MAX_LABEL_KEYS 1024u
+#define PP_NO_NODE        UINT32_MAX
+#define PP_ADDR_NODE      UINT32_MAX /* pp_node.name.off of a node named by its address */
+/* A gzip member is at least a 10-byte header, a 2-byte empty deflate block and an 8-byte trailer.
+ */
+#define GZIP_MIN_MEMBER 20u
+
+/* Bytes of the profile buffer (offsets keep the tables small: profiles are < 4 GiB). */
+struct pp_str {
+    uint32_t off;
+    uint32_t len;
+};
+
+/* A view for comparing and printing. */
+struct pp_span {
+    const char *p;
+    size_t len;
+};
+
+/* One row of the flat/cum tables: a function name (functions merge by name) or an address. */
+struct pp_node {
+    struct pp_str name; /* name.off == PP_ADDR_NODE: named by addr */
+    struct pp_str file; /* of the first function seen with this name */
+    uint64_t addr;
+};
+
+/* Open addressing, id -> index; id 0 is never stored (pprof reserves it). Only built when a
+ * profile's ids are not simply 1..n, which is how Go and most producers number them. */
+struct pp_idmap {
+    uint64_t *keys;
+    uint32_t *vals;
+    size_t mask;
+};
+
+struct pp_labelkey {
+    int64_t key;
+    int64_t unit; /* first num_unit seen (numeric labels) */
+    uint64_t str_count;
+    uint64_t num_count;
+};
+
+struct pp_valuetype {
+    int64_t type;
+    int64_t unit;
+};
+
+struct cd_pprof {
+    const struct cd_parse_limits *lim;
+    struct cd_err *err;
+    const uint8_t *buf; /* the raw profile.proto bytes */
+    size_t len;
+    struct cd_arena perm;    /* tables kept until the summary is built */
+    struct cd_arena scratch; /* one unpacked message at a time */
+    size_t counts[F_KNOWN_MAX + 1];
+    size_t n_frames_total; /* sum over locations of max(1, lines) */
+
+    struct pp_str *strings;
+    size_t n_strings;
+    int64_t drop_frames, keep_frames, time_nanos, duration_nanos, period, default_type, doc_url;
+    int64_t *comments;
+    size_t n_comments;
+    struct pp_valuetype *types;
+    size_t n_types;
+    struct pp_valuetype period_type;
+    bool has_period_type;
+    int64_t main_file, main_build_id; /* of the first mapping */
+    size_t n_mappings;
+
+    uint64_t *func_id;
+    uint32_t *func_node; /* PP_NO_NODE when the function has no name */
+    size_t n_funcs;
+    bool funcs_dense; /* ids are 1..n in order: no map needed */
+    struct pp_idmap func_ids;
+
+    uint64_t *loc_id;
+    uint32_t *loc_start; /* n_locs + 1 offsets into loc_nodes */
+    uint32_t *loc_nodes; /* the nodes of each location's frames, innermost first */
+    size_t n_locs;
+    bool locs_dense;
+    struct pp_idmap loc_ids;
+
+    struct pp_node *nodes;
+    uint32_t *stamps; /* per node: last sample that added cum there (recursion counts once) */
+    size_t n_nodes, cap_nodes;
+    uint32_t *node_slots;
+    size_t node_mask;
+
+    int64_t *flat, *cum; /* n_nodes x n_types */
+    int64_t *total, *total_abs;
+    size_t n_samples;
+    size_t truncated_stacks;
+    uint32_t stamp;
+    bool symbolized;
+
+    struct pp_labelkey *lkeys;
+    size_t n_lkeys;
+    uint32_t *lkey_slots;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * gzip */
+
+static uint32_t le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Every member into out[0..cap); LIBDEFLATE_* result, *bad_at = offset of the failing member. */
+static enum libdeflate_result gunzip_members(struct libdeflate_decompressor *d, const uint8_t *in,
+                                             size_t len, uint8_t *out, size_t cap, size_t *produced,
+                                             size_t *bad_at, bool *trailing)
+{
+    size_t in_off = 0, out_off = 0;
+    *trailing = false;
+    do {
+        *bad_at = in_off;
+        if (len - in_off < GZIP_MIN_MEMBER || in[in_off] != 0x1f || in[in_off + 1] != 0x8b) {
+            *trailing = in_off > 0;
+            return LIBDEFLATE_BAD_DATA;
+        }
+        size_t in_used = 0, out_used = 0;
+        enum libdeflate_result r = libdeflate_gzip_decompress_ex(
+            d, in + in_off, len - in_off, out + out_off, cap - out_off, &in_used, &out_used);
+        if (r != LIBDEFLATE_SUCCESS)
+            return r;
+        in_off += in_used;
+        out_off += out_used;
+    } while (in_off < len);
+    *produced = out_off;
+    return LIBDEFLATE_SUCCESS;
+}
+
+int cd_pprof_gunzip(const uint8_t *data, size_t len, size_t cap, uint8_t **out, size_t *out_len,
+                    struct cd_err *err)
+{
+    int rc = 0;
+    uint8_t *buf = NULL;
+    struct libdeflate_decompressor *d = NULL;
+    if (len < GZIP_MIN_MEMBER || data[0] != 0x1f || data[1] != 0x8b) {
+        rc = cd_err_set(err, -EBADMSG, "gzip: truncated input: %zu bytes is no gzip stream", len);
+        goto fail;
+    }
+    d = libdeflate_alloc_decompressor();
+    if (d == NULL) {
+        rc = cd_err_set(err, -ENOMEM, "gzip: out of memory");
+        goto fail;
+    }
+    /* The trailer's ISIZE (size mod 2^32 of the last member) is only a hint: a liar costs a
+     * retry with a bigger buffer, never more than cap. */
+    size_t hint = le32(data + len - 4);
+    size_t size = len < SIZE_MAX / 4 ? len * 4 : SIZE_MAX;
+    if (size < ((size_t)64 << 10))
+        size = (size_t)64 << 10;
+    if (hint >= len / 2 && hint <= cap)
+        size = hint;
+    if (size > cap)
+        size = cap;
+    for (;;) {
+        buf = malloc(size ? size : 1);
+        if (buf == NULL) {
+            rc = cd_err_set(err, -ENOMEM, "gzip: out of memory for %zu bytes", size);
+            goto fail;
+        }
+        size_t produced = 0, bad_at = 0;
+        bool trailing = false;
+        enum libdeflate_result r =
+            gunzip_members(d, data, len, buf, size, &produced, &bad_at, &trailing);
+        if (r == LIBDEFLATE_SUCCESS) {
+            *out = buf;
+            *out_len = produced;
+            buf = NULL;
+            break;
+        }
+        free(buf);
+        buf = NULL;
+        if (r == LIBDEFLATE_INSUFFICIENT_SPACE) {
+            if (size >= cap) {
+                rc = cd_err_set(err, -EFBIG,
+                                "gzip: decompressed size exceeds the limit of %zu bytes "
+                                "(%zu compressed bytes)",
+                                cap, len);
+                goto fail;
+            }
+            size = size > cap / 2 ? cap : size * 2;
+            continue;
+        }
+        if (trailing)
+            rc = cd_err_set(err, -EBADMSG, "gzip: %zu bytes of trailing garbage at byte %zu",
+                            len - bad_at, bad_at);
+        else
+            rc = cd_err_set(err, -EBADMSG,
+                            "gzip: corrupt or truncated data in the member at byte %zu "
+                            "(input is %zu bytes)",
+                            bad_at, len);
+        goto fail;
+    }
+fail:
+    free(buf);
+    libdeflate_free_decompressor(d);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Wire format */
+
+struct pp_field {
+    uint32_t num;
+    unsigned wt;
+    uint64_t v;          /* varint and fixed values */
+    const uint8_t *data; /* length-delimited payload */
+    size_t len;
+    size_t off; /* of the tag */
+};
+
+struct pp_walk {
+    const uint8_t *base, *p, *end;
+};
+
+/* 0, -1 truncated, -2 too long / overflows 64 bits. */
+static int rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (p >= end)
+            return -1;
+        uint8_t b = *p++;
+        if (shift == 63 && b > 1)
+            return -2;
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *pp = p;
+            *out = v;
+            return 0;
+        }
+    }
+    return -2;
+}
+
+static const char *field_name(uint32_t num)
+{
+    return num <= F_KNOWN_MAX ? field_names[num] : "unknown";
+}
+
+/* 1 at the end, 0 with a field, negative on malformed framing (err filled). */
+static int next_field(struct pp_walk *w, struct pp_field *f, struct cd_err *err)
+{
+    if (w->p >= w->end)
+        return 1;
+    size_t off = (size_t)(w->p - w->base);
+    uint64_t tag;
+    int r = rd_varint(&w->p, w->end, &tag);
+    if (r < 0)
+        return cd_err_set(err, -EBADMSG, "pprof: protobuf: %s tag at byte %zu",
+                          r == -1 ? "truncated" : "overlong", off);
+    f->off = off;
+    f->num = (uint32_t)(tag >> 3);
+    f->wt = (unsigned)(tag & 7);
+    f->data = NULL;
+    f->len = 0;
+    f->v = 0;
+    if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff)
+        return cd_err_set(err, -EBADMSG,
+                          "pprof: protobuf: invalid field number %" PRIu64 " at byte %zu", tag >> 3,
+                          off);
+    switch (f->wt) {
+    case WT_VARINT:
+        r = rd_varint(&w->p, w->end, &f->v);
+        if (r < 0)
+            return cd_err_set(err, -EBADMSG, "pprof: protobuf: field %u (%s) at byte %zu: %s",
+                              f->num, field_name(f->num), off,
+                              r == -1 ? "truncated varint" : "varint longer than 64 bits");
+        break;
+    case WT_FIXED64:
+    case WT_FIXED32: {
+        size_t n = f->wt == WT_FIXED64 ? 8 : 4;
+        if ((size_t)(w->end - w->p) < n)
+            return cd_err_set(err, -EBADMSG,
+                              "pprof: protobuf: field %u (%s) at byte %zu: truncated", f->num,
+                              field_name(f->num), off);
+        w->p += n;
+        break;
+    }
+    case WT_LEN: {
+        uint64_t n;
+        r = rd_varint(&w->p, w->end, &n);
+        if (r < 0)
+            return cd_err_set(err, -EBADMSG,
+                              "pprof: protobuf: field %u (%s) at byte %zu: malformed length",
+                              f->num, field_name(f->num), off);
+        if (n > (uint64_t)(w->end - w->p))
+            return cd_err_set(err, -EBADMSG,
+                              "pprof: protobuf: field %u (%s) at byte %zu: length %" PRIu64
+                              " runs past the end of the data (%zu bytes)",
+                              f->num, field_name(f->num), off, n, (size_t)(w->end - w->base));
+        f->data = w->p;
+        f->len = (size_t)n;
+        w->p += n;
+        break;
+    }
+    default:
+        return cd_err_set(err, -EBADMSG,
+                          "pprof: protobuf: field %u (%s) at byte %zu: unsupported wire type %u",
+                          f->num, field_name(f->num), off, f->wt);
+    }
+    return 0;
+}
+
+/* Whether a known field came with the wire type the schema gives it. */
+static bool wire_type_ok(uint32_t num, unsigned wt)
+{
+    switch (num) {
+    case F_SAMPLE_TYPE:
+    case F_SAMPLE:
+    case F_MAPPING:
+    case F_LOCATION:
+    case F_FUNCTION:
+    case F_STRING_TABLE:
+    case F_PERIOD_TYPE:
+        return wt == WT_LEN;
+    case F_COMMENT:
+        return wt == WT_LEN || wt == WT_VARINT; /* packed or not */
+    default:
+        return num > F_KNOWN_MAX || wt == WT_VARINT;
+    }
+}
+
+static bool looks_like_text(const uint8_t *p, size_t len)
+{
+    size_t n = len < 64 ? len : 64;
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (!(c == '\t' || c == '\n' || c == '\r' || (c >= 0x20 && c < 0x7f) || c >= 0xc2))
+            return false;
+    }
+    return true;
+}
+
+bool cd_pprof_sniff(const uint8_t *data, size_t len)
+{
+    if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b)
+        return true;
+    struct pp_walk w = {data, data, data + len};
+    struct pp_field f;
+    int n = 0;
+    while (n < 32) {
+        int r = next_field(&w, &f, NULL);
+        if (r != 0)
+            return r > 0 && n > 0;
+        if (n == 0 && f.num > F_KNOWN_MAX)
+            return false;
+        if (!wire_type_ok(f.num, f.wt))
+            return false;
+        n++;
+    }
+    return true;
+}
+
+/* Names the pre-protobuf format the bytes are in, or NULL. */
+static const char *legacy_format(const uint8_t *p, size_t len)
+{
+    /* Legacy binary CPU profile: header words 0, 3 (header count), 0 (version), in 32- or 64-bit
+     * words of either byte order. */
+    if (len >= 16) {
+        static const uint8_t w64le[16] = {0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0};
+        static const uint8_t w64be[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3};
+        static const uint8_t w32le[8] = {0, 0, 0, 0, 3, 0, 0, 0};
+        static const uint8_t w32be[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+        if (memcmp(p, w64le, 16) == 0 || memcmp(p, w64be, 16) == 0 || memcmp(p, w32le, 8) == 0 ||
+            memcmp(p, w32be, 8) == 0)
+            return "legacy binary CPU profile format is not supported";
+    }
+    if (!looks_like_text(p, len))
+        return NULL;
+    const char *s = (const char *)p;
+    const char *nl = memchr(s, '\n', len);
+    size_t first = nl ? (size_t)(nl - s) : len;
+    if (cd_textscan_starts(s, len, "heap profile:") || cd_textscan_starts(s, len, "--- ") ||
+        (memmem(s, first, " profile: total ", 16) != NULL))
+        return "legacy text/heap format is not supported (debug=1 text: use the text parsers)";
+    if (cd_textscan_starts(s, len, "goroutine "))
+        return "goroutine dump text is not a profile.proto (use the goroutine parser)";
+    return "text input is not a profile.proto";
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tables */
+
+static size_t pow2_at_least(size_t n)
+{
+    size_t p = 16;
+    while (p < n && p < (SIZE_MAX >> 2))
+        p <<= 1;
+    return p;
+}
+
+static size_t id_hash(uint64_t id, size_t mask)
+{
+    return (size_t)((id * 0x9e3779b97f4a7c15ULL) >> 17) & mask;
+}
+
+static int oom(struct cd_pprof *pp)
+{
+    if (pp->perm.exhausted || pp->scratch.exhausted)
+        return cd_err_set(pp->err, -ENOMEM,
+                          "pprof: working memory limit of %zu bytes exceeded (max_memory)",
+                          pp->perm.cap);
+    return cd_err_set(pp->err, -ENOMEM, "pprof: out of memory");
+}
+
+/* Fills an id map from ids[0..n); -EEXIST names a duplicate in *dup. */
+static int idmap_build(struct cd_pprof *pp, struct pp_idmap *m, const uint64_t *ids, size_t n,
+                       uint64_t *dup)
+{
+    size_t cap = pow2_at_least(n * 2 + 1);
+    m->keys = cd_arena_calloc(&pp->perm, cap, sizeof(*m->keys));
+    m->vals = cd_arena_alloc(&pp->perm, cap * sizeof(*m->vals));
+    m->mask = cap - 1;
+    if (m->keys == NULL || m->vals == NULL)
+        return -ENOMEM;
+    for (size_t k = 0; k < n; k++) {
+        for (size_t i = id_hash(ids[k], m->mask);; i = (i + 1) & m->mask) {
+            if (m->keys[i] == 0) {
+                m->keys[i] = ids[k];
+                m->vals[i] = (uint32_t)k;
+                break;
+            }
+            if (m->keys[i] == ids[k]) {
+                *dup = ids[k];
+                return -EEXIST;
+            }
+        }
+    }
+    return 0;
+}
+
+static bool idmap_get(const struct pp_idmap *m, uint64_t id, uint32_t *val)
+{
+    if (id == 0 || m->keys == NULL)
+        return false;
+    for (size_t i = id_hash(id, m->mask);; i = (i + 1) & m->mask) {
+        if (m->keys[i] == 0)
+            return false;
+        if (m->keys[i] == id) {
+            *val = m->vals[i];
+            return true;
+        }
+    }
+}
+
+/* Ids must be non-zero and unique (pprof's CheckValid); 1..n in order needs no map. */
+static int index_ids(struct cd_pprof *pp, const char *what, const uint64_t *ids, size_t n,
+                     bool *dense, struct pp_idmap *m)
+{
+    *dense = true;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == 0)
+            return cd_err_set(pp->err, -EBADMSG, "pprof: %s #%zu has the reserved id 0", what, i);
+        if (ids[i] != i + 1)
+            *dense = false;
+    }
+    if (*dense)
+        return 0;
+    uint64_t dup = 0;
+    int r = idmap_build(pp, m, ids, n, &dup);
+    if (r == -ENOMEM)
+        return oom(pp);
+    if (r < 0)
+        return cd_err_set(pp->err, -EBADMSG, "pprof: several %ss with id %" PRIu64, what, dup);
+    return 0;
+}
+
+static bool id_index(const uint64_t *ids, size_t n, bool dense, const struct pp_idmap *m,
+                     uint64_t id, uint32_t *idx)
+{
+    if (dense) {
+        if (id - 1 >= n)
+            return false;
+        *idx = (uint32_t)(id - 1);
+        return true;
+    }
+    (void)ids;
+    return idmap_get(m, id, idx);
+}
+
+static int check_str(struct cd_pprof *pp, int64_t idx, const char *what, size_t item)
+{
+    if (idx >= 0 && (uint64_t)idx < pp->n_strings)
+        return 0;
+    return cd_err_set(pp->err, -EBADMSG,
+                      "pprof: %s #%zu: string index %" PRId64 " out of range (string_table has "
+                      "%zu entries)",
+                      what, item, idx, pp->n_strings);
+}
+
+static struct pp_str str_at(const struct cd_pprof *pp, int64_t idx)
+{
+    if (idx >= 0 && (uint64_t)idx < pp->n_strings)
+        return pp->strings[idx];
+    struct pp_str empty = {0, 0};
+    return empty;
+}
+
+static struct pp_span span_of(const struct cd_pprof *pp, struct pp_str s)
+{
+    struct pp_span v = {(const char *)pp->buf + s.off, s.len};
+    return v;
+}
+
+static struct pp_span str_span(const struct cd_pprof *pp, int64_t idx)
+{
+    return span_of(pp, str_at(pp, idx));
+}
+
+static bool span_eq(struct pp_span a, struct pp_span b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static int span_cmp(struct pp_span a, struct pp_span b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = n ? memcmp(a.p, b.p, n) : 0;
+    if (c != 0)
+        return c;
+    return a.len < b.len ? -1 : a.len > b.len;
+}
+
+#define PP_ADDR_NAME_MAX 20 /* "0x" + 16 hex digits + NUL */
+
+/* A node's printable name; address nodes are formatted into tmp. */
+static struct pp_span node_name(const struct cd_pprof *pp, uint32_t node,
+                                char tmp[PP_ADDR_NAME_MAX])
+{
+    const struct pp_node *n = &pp->nodes[node];
+    if (n->name.off != PP_ADDR_NODE)
+        return span_of(pp, n->name);
+    int k = snprintf(tmp, PP_ADDR_NAME_MAX, "0x%" PRIx64, n->addr);
+    struct pp_span v = {tmp, (size_t)k};
+    return v;
+}
+
+/* The node of a function name, or of an address when is_addr. PP_NO_NODE when full (cannot
+ * happen: the capacity covers every function and location). */
+static uint32_t intern_node(struct cd_pprof *pp, struct pp_str name, struct pp_str file,
+                            bool is_addr, uint64_t addr)
+{
+    struct pp_span want = span_of(pp, name);
+    uint64_t h =
+        is_addr ? (addr ^ 0x5bd1e995u) * 0x9e3779b97f4a7c15ULL : cd_hash_fnv1a64(want.p, want.len);
+    for (size_t i = (size_t)(h >> 7) & pp->node_mask;; i = (i + 1) & pp->node_mask) {
+        uint32_t slot = pp->node_slots[i];
+        if (slot == 0) {
+            if (pp->n_nodes == pp->cap_nodes)
+                return PP_NO_NODE;
+            struct pp_node *n = &pp->nodes[pp->n_nodes];
+            n->name = name;
+            n->file = file;
+            n->addr = addr;
+            if (is_addr)
+                n->name.off = PP_ADDR_NODE;
+            pp->node_slots[i] = (uint32_t)++pp->n_nodes;
+            return (uint32_t)(pp->n_nodes - 1);
+        }
+        const struct pp_node *n = &pp->nodes[slot - 1];
+        bool n_addr = n->name.off == PP_ADDR_NODE;
+        if (n_addr == is_addr && (is_addr ? n->addr == addr : span_eq(span_of(pp, n->name), want)))
+            return slot - 1;
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Walks */
+
+static int walk_err(struct cd_pprof *pp, const struct pp_field *f, size_t item, const char *what)
+{
+    if (pp->perm.exhausted || pp->scratch.exhausted)
+        return oom(pp);
+    return cd_err_set(pp->err, -EBADMSG, "pprof: protobuf: field %u (%s) #%zu at byte %zu: %s",
+                      f->num, field_name(f->num), item, f->off, what);
+}
+
+/* Frames a Location will have: its Line count, at least 1 (an address frame). */
+static int location_frames(const struct pp_field *f, size_t *frames)
+{
+    struct pp_walk w = {f->data, f->data, f->data + f->len};
+    struct pp_field sub;
+    size_t n = 0;
+    int r;
+    while ((r = next_field(&w, &sub, NULL)) == 0)
+        n += sub.num == 4;
+    if (r < 0)
+        return r;
+    *frames = n ? n : 1;
+    return 0;
+}
+
+/* Pass 1: checks the framing and wire types, counts repeated fields, keeps scalars. */
+static int walk_count(struct cd_pprof *pp)
+{
+    struct pp_walk w = {pp->buf, pp->buf, pp->buf + pp->len};
+    struct pp_field f;
+    int r;
+    while ((r = next_field(&w, &f, pp->err)) == 0) {
+        if (!wire_type_ok(f.num, f.wt))
+            return cd_err_set(pp->err, -EBADMSG,
+                              "pprof: protobuf: field %u (%s) at byte %zu has wire type %u", f.num,
+                              field_name(f.num), f.off, f.wt);
+        if (f.num > F_KNOWN_MAX)
+            continue; /* newer fields: skipped, as protobuf does */
+        size_t item = pp->counts[f.num]++;
+        int64_t v = (int64_t)f.v;
+        switch (f.num) {
+        case F_LOCATION: {
+            size_t frames;
+            if (location_frames(&f, &frames) < 0)
+                return walk_err(pp, &f, item, "malformed Location");
+            pp->n_frames_total += frames;
+            break;
+        }
+        case F_DROP_FRAMES:
+            pp->drop_frames = v;
+            break;
+        case F_KEEP_FRAMES:
+            pp->keep_frames = v;
+            break;
+        case F_TIME_NANOS:
+            pp->time_nanos = v;
+            break;
+        case F_DURATION_NANOS:
+            pp->duration_nanos = v;
+            break;
+        case F_PERIOD:
+            pp->period = v;
+            break;
+        case F_DEFAULT_SAMPLE_TYPE:
+            pp->default_type = v;
+            break;
+        case F_DOC_URL:
+            pp->doc_url = v;
+            break;
+        case F_COMMENT:
+            if (f.wt == WT_VARINT) {
+                pp->n_comments++;
+            } else {
+                const uint8_t *p = f.data, *end = f.data + f.len;
+                uint64_t x;
+                while (p < end) {
+                    if (rd_varint(&p, end, &x) < 0)
+                        return walk_err(pp, &f, item, "malformed packed comments");
+                    pp->n_comments++;
+                }
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return r < 0 ? r : 0;
+}
+
+static void add_comments(struct cd_pprof *pp, const struct pp_field *f, size_t *n)
+{
+    if (f->wt == WT_VARINT) {
+        pp->comments[(*n)++] = (int64_t)f->v;
+        return;
+    }
+    const uint8_t *p = f->data, *end = f->data + f->len;
+    uint64_t x;
+    while (p < end && rd_varint(&p, end, &x) == 0)
+        pp->comments[(*n)++] = (int64_t)x;
+}
+
+/* Mapping ids and strings, as pprof's CheckValid wants them. info: id, filename, build_id. */
+static int check_mappings(struct cd_pprof *pp, const int64_t *info)
+{
+    uint64_t *ids = cd_arena_alloc(&pp->scratch, pp->n_mappings * sizeof(*ids));
+    if (ids == NULL)
+        return oom(pp);
+    for (size_t i = 0; i < pp->n_mappings; i++) {
+        int r;
+        ids[i] = (uint64_t)info[i * 3];
+        if ((r = check_str(pp, info[i * 3 + 1], "mapping", i)) < 0 ||
+            (r = check_str(pp, info[i * 3 + 2], "mapping", i)) < 0)
+            return r;
+    }
+    bool dense;
+    struct pp_idmap m = {0};
+    return index_ids(pp, "mapping", ids, pp->n_mappings, &dense, &m);
+}
+
+/* Function names become nodes: one per distinct name. names: name, system_name, filename. */
+static int intern_functions(struct cd_pprof *pp, const int64_t *names)
+{
+    int r = index_ids(pp, "function", pp->func_id, pp->n_funcs, &pp->funcs_dense, &pp->func_ids);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < pp->n_funcs; i++) {
+        for (int k = 0; k < 3; k++)
+            if ((r = check_str(pp, names[i * 3 + k], "function", i)) < 0)
+                return r;
+        struct pp_str name = str_at(pp, names[i * 3]);
+        if (name.len == 0)
+            name = str_at(pp, names[i * 3 + 1]);
+        if (name.len == 0) {
+            pp->func_node[i] = PP_NO_NODE; /* nameless: its frames count by address */
+            continue;
+        }
+        pp->func_node[i] = intern_node(pp, name, str_at(pp, names[i * 3 + 2]), false, 0);
+        if (pp->func_node[i] == PP_NO_NODE)
+            return oom(pp);
+    }
+    return 0;
+}
+
+/* Pass 2: strings, sample types, period type, mappings, functions, comments. */
+static int walk_small(struct cd_pprof *pp)
+{
+    size_t nf = pp->counts[F_FUNCTION], nm = pp->counts[F_MAPPING];
+    pp->strings = cd_arena_alloc(&pp->perm, pp->counts[F_STRING_TABLE] * sizeof(*pp->strings));
+    pp->types = cd_arena_alloc(&pp->perm, pp->counts[F_SAMPLE_TYPE] * sizeof(*pp->types));
+    pp->func_id = cd_arena_alloc(&pp->perm, nf * sizeof(*pp->func_id));
+    pp->func_node = cd_arena_alloc(&pp->perm, nf * sizeof(*pp->func_node));
+    pp->comments = cd_arena_alloc(&pp->perm, pp->n_comments * sizeof(*pp->comments));
+    /* String indexes of functions and mappings wait in scratch for the string table's end. */
+    struct cd_arena_mark base = cd_arena_mark(&pp->scratch);
+    int64_t *fnames = cd_arena_alloc(&pp->scratch, nf * 3 * sizeof(int64_t));
+    int64_t *minfo = cd_arena_alloc(&pp->scratch, nm * 3 * sizeof(int64_t));
+    if (!pp->strings || !pp->types || !pp->func_id || !pp->func_node || !pp->comments || !fnames ||
+        !minfo)
+        return oom(pp);
+    size_t n_comments = 0;
+    struct pp_walk w = {pp->buf, pp->buf, pp->buf + pp->len};
+    struct pp_field f;
+    ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
+    int r;
+    while ((r = next_field(&w, &f, pp->err)) == 0) {
+        struct cd_arena_mark mark = cd_arena_mark(&pp->scratch);
+        switch (f.num) {
+        case F_STRING_TABLE:
+            pp->strings[pp->n_strings].off = (uint32_t)(f.data - pp->buf);
+            pp->strings[pp->n_strings].len = (uint32_t)f.len;
+            pp->n_strings++;
+            break;
+        case F_SAMPLE_TYPE:
+        case F_PERIOD_TYPE: {
+            Perftools__Profiles__ValueType *vt =
+                perftools__profiles__value_type__unpack(pa, f.len, f.data);
+            if (vt == NULL)
+                return walk_err(pp, &f, f.num == F_SAMPLE_TYPE ? pp->n_types : 0,
+                                "malformed ValueType");
+            struct pp_valuetype v = {vt->type, vt->unit};
+            if (f.num == F_SAMPLE_TYPE) {
+                pp->types[pp->n_types++] = v;
+            } else {
+                pp->period_type = v;
+                pp->has_period_type = true;
+            }
+            break;
+        }
+        case F_MAPPING: {
+            Perftools__Profiles__Mapping *m =
+                perftools__profiles__mapping__unpack(pa, f.len, f.data);
+            if (m == NULL)
+                return walk_err(pp, &f, pp->n_mappings, "malformed Mapping");
+            if (pp->n_mappings == 0) {
+                pp->main_file = m->filename;
+                pp->main_build_id = m->build_id;
+            }
+            minfo[pp->n_mappings * 3] = (int64_t)m->id;
+            minfo[pp->n_mappings * 3 + 1] = m->filename;
+            minfo[pp->n_mappings * 3 + 2] = m->build_id;
+            pp->n_mappings++;
+            break;
+        }
+        case F_FUNCTION: {
+            Perftools__Profiles__Function *fn =
+                perftools__profiles__function__unpack(pa, f.len, f.data);
+            if (fn == NULL)
+                return walk_err(pp, &f, pp->n_funcs, "malformed Function");
+            pp->func_id[pp->n_funcs] = fn->id;
+            fnames[pp->n_funcs * 3] = fn->name;
+            fnames[pp->n_funcs * 3 + 1] = fn->system_name;
+            fnames[pp->n_funcs * 3 + 2] = fn->filename;
+            pp->n_funcs++;
+            break;
+        }
+        case F_COMMENT:
+            add_comments(pp, &f, &n_comments);
+            break;
+        default:
+            break;
+        }
+        cd_arena_rewind(&pp->scratch, mark);
+    }
+    if (r < 0)
+        return r;
+    pp->n_comments = n_comments;
+
+    /* pprof: "string_table[0] must be ''" */
+    if (pp->n_strings > 0 && pp->strings[0].len != 0)
+        return cd_err_set(pp->err, -EBADMSG, "pprof: string_table[0] must be empty (is %u bytes)",
+                          pp->strings[0].len);
+
+    /* Nodes: at most one per distinct function name plus one per location address. */
+    pp->cap_nodes = pp->n_funcs + pp->counts[F_LOCATION] + 1;
+    size_t slots = pow2_at_least(pp->cap_nodes * 2);
+    pp->nodes = cd_arena_alloc(&pp->perm, pp->cap_nodes * sizeof(*pp->nodes));
+    pp->node_slots = cd_arena_calloc(&pp->perm, slots, sizeof(*pp->node_slots));
+    pp->node_mask = slots - 1;
+    if (pp->nodes == NULL || pp->node_slots == NULL)
+        return oom(pp);
+    if ((r = check_mappings(pp, minfo)) < 0 || (r = intern_functions(pp, fnames)) < 0)
+        return r;
+    cd_arena_rewind(&pp->scratch, base);
+    return 0;
+}
+
+/* Pass 3: locations, each turned into the list of nodes its frames count for. */
+static int walk_locations(struct cd_pprof *pp)
+{
+    size_t n = pp->counts[F_LOCATION];
+    pp->loc_id = cd_arena_alloc(&pp->perm, n * sizeof(*pp->loc_id));
+    pp->loc_start = cd_arena_alloc(&pp->perm, (n + 1) * sizeof(*pp->loc_start));
+    pp->loc_nodes = cd_arena_alloc(&pp->perm, pp->n_frames_total * sizeof(*pp->loc_nodes));
+    if (!pp->loc_id || !pp->loc_start || !pp->loc_nodes)
+        return oom(pp);
+    struct pp_walk w = {pp->buf, pp->buf, pp->buf + pp->len};
+    struct pp_field f;
+    ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
+    struct pp_str none = {0, 0};
+    size_t pos = 0;
+    int r;
+    while ((r = next_field(&w, &f, pp->err)) == 0) {
+        if (f.num != F_LOCATION)
+            continue;
+        size_t i = pp->n_locs;
+        struct cd_arena_mark mark = cd_arena_mark(&pp->scratch);
+        Perftools__Profiles__Location *l = perftools__profiles__location__unpack(pa, f.len, f.data);
+        if (l == NULL)
+            return walk_err(pp, &f, i, "malformed Location");
+        pp->loc_id[i] = l->id;
+        pp->loc_start[i] = (uint32_t)pos;
+        size_t nn = l->n_line ? l->n_line : 1;
+        if (nn > pp->n_frames_total - pos)
+            return walk_err(pp, &f, i, "more lines than counted");
+        uint32_t addr_node = PP_NO_NODE;
+        for (size_t k = 0; k < nn; k++) {
+            uint32_t node = PP_NO_NODE;
+            if (k < l->n_line && l->line[k]->function_id != 0) {
+                uint32_t fi;
+                if (!id_index(pp->func_id, pp->n_funcs, pp->funcs_dense, &pp->func_ids,
+                              l->line[k]->function_id, &fi))
+                    return cd_err_set(pp->err, -EBADMSG,
+                                      "pprof: location id %" PRIu64 ": line %zu refers to "
+                                      "function id %" PRIu64 ", which is not in the profile",
+                                      l->id, k, l->line[k]->function_id);
+                node = pp->func_node[fi];
+            }
+            if (node != PP_NO_NODE) {
+                pp->symbolized = true;
+            } else if (addr_node == PP_NO_NODE) {
+                /* No function info: the frame is its address (all such lines share it). */
+                addr_node = node = intern_node(pp, none, none, true, l->address);
+                if (node == PP_NO_NODE)
+                    return oom(pp);
+            } else {
+                continue;
+            }
+            pp->loc_nodes[pos++] = node;
+        }
+        pp->n_locs++;
+        cd_arena_rewind(&pp->scratch, mark);
+    }
+    if (r < 0)
+        return r;
+    pp->loc_start[pp->n_locs] = (uint32_t)pos;
+    return index_ids(pp, "location", pp->loc_id, pp->n_locs, &pp->locs_dense, &pp->loc_ids);
+}
+
+/* The entry of a label key, or NULL past PP_MAX_LABEL_KEYS distinct keys. */
+static struct pp_labelkey *label_key(struct cd_pprof *pp, int64_t key)
+{
+    size_t mask = PP_MAX_LABEL_KEYS * 2 - 1;
+    for (size_t i = id_hash((uint64_t)key + 1, mask);; i = (i + 1) & mask) {
+        uint32_t slot = pp->lkey_slots[i];
+        if (slot == 0) {
+            if (pp->n_lkeys == PP_MAX_LABEL_KEYS)
+                return NULL;
+            struct pp_labelkey *k = &pp->lkeys[pp->n_lkeys];
+            k->key = key;
+            k->unit = 0;
+            k->str_count = k->num_count = 0;
+            pp->lkey_slots[i] = (uint32_t)++pp->n_lkeys;
+            return k;
+        }
+        if (pp->lkeys[slot - 1].key == key)
+            return &pp->lkeys[slot - 1];
+    }
+}
+
+static int sample_labels(struct cd_pprof *pp, const Perftools__Profiles__Sample *s, size_t item)
+{
+    if (s->n_label == 0)
+        return 0;
+    if (pp->lkeys == NULL) {
+        pp->lkeys = cd_arena_alloc(&pp->perm, PP_MAX_LABEL_KEYS * sizeof(*pp->lkeys));
+        pp->lkey_slots = cd_arena_calloc(&pp->perm, PP_MAX_LABEL_KEYS * 2, sizeof(*pp->lkey_slots));
+        if (pp->lkeys == NULL || pp->lkey_slots == NULL)
+            return oom(pp);
+    }
+    for (size_t i = 0; i < s->n_label; i++) {
+        const Perftools__Profiles__Label *l = s->label[i];
+        int r;
+        if ((r = check_str(pp, l->key, "sample label", item)) < 0 ||
+            (r = check_str(pp, l->str, "sample label", item)) < 0 ||
+            (r = check_str(pp, l->num_unit, "sample label", item)) < 0)
+            return r;
+        struct pp_labelkey *k = label_key(pp, l->key);
+        if (k == NULL)
+            continue;
+        if (l->str != 0) {
+            k->str_count++;
+        } else if (l->num != 0 || l->num_unit != 0) {
+            if (k->num_count++ == 0 || k->unit == 0)
+                k->unit = l->num_unit;
+        }
+    }
+    return 0;
+}
+
+static int64_t abs64(int64_t v)
+{
+    return v == INT64_MIN ? INT64_MAX : v < 0 ? -v : v;
+}
+
+/* Adds one sample's values to the totals and to the flat/cum of the nodes on its stack. */
+static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t *locs,
+                           size_t n_locs)
+{
+    size_t nt = pp->n_types;
+    for (size_t k = 0; k < nt; k++) {
+        cd_textscan_add_sat(&pp->total[k], v[k]);
+        cd_textscan_add_sat(&pp->total_abs[k], abs64(v[k]));
+    }
+    if (++pp->stamp == 0) {
+        /* 2^32 samples: start the stamps over. */
+        memset(pp->stamps, 0, pp->n_nodes * sizeof(*pp->stamps));
+        pp->stamp = 1;
+    }
+    uint32_t stamp = pp->stamp;
+    size_t depth = 0, max_depth = pp->lim->max_stack_depth;
+    bool leaf = true;
+    for (size_t i = 0; i < n_locs; i++) {
+        const uint32_t *node = &pp->loc_nodes[pp->loc_start[locs[i]]];
+        const uint32_t *end = &pp->loc_nodes[pp->loc_start[locs[i] + 1]];
+        for (; node < end; node++) {
+            if (depth++ >= max_depth) {
+                pp->truncated_stacks++;
+                return;
+            }
+            if (leaf) {
+                int64_t *frow = &pp->flat[(size_t)*node * nt];
+                for (size_t k = 0; k < nt; k++)
+                    cd_textscan_add_sat(&frow[k], v[k]);
+                leaf = false;
+            }
+            if (pp->stamps[*node] != stamp) {
+                pp->stamps[*node] = stamp;
+                int64_t *row = &pp->cum[(size_t)*node * nt];
+                for (size_t k = 0; k < nt; k++)
+                    cd_textscan_add_sat(&row[k], v[k]);
+            }
+        }
+    }
+}
+
+/* Pass 4: every sample, one at a time. */
+static int walk_samples(struct cd_pprof *pp)
+{
+    size_t nt = pp->n_types;
+    size_t cells = pp->n_nodes * nt;
+    if (nt != 0 && cells / nt != pp->n_nodes)
+        return oom(pp);
+    pp->flat = cd_arena_calloc(&pp->perm, cells, sizeof(int64_t));
+    pp->cum = cd_arena_calloc(&pp->perm, cells, sizeof(int64_t));
+    pp->total = cd_arena_calloc(&pp->perm, nt, sizeof(int64_t));
+    pp->total_abs = cd_arena_calloc(&pp->perm, nt, sizeof(int64_t));
+    pp->stamps = cd_arena_calloc(&pp->perm, pp->n_nodes, sizeof(*pp->stamps));
+    if (!pp->flat || !pp->cum || !pp->total || !pp->total_abs || !pp->stamps)
+        return oom(pp);
+    if (pp->counts[F_SAMPLE] > 0 && nt == 0)
+        return cd_err_set(pp->err, -EBADMSG,
+                          "pprof: %zu samples but no sample_type (missing sample type "
+                          "information)",
+                          pp->counts[F_SAMPLE]);
+    struct pp_walk w = {pp->buf, pp->buf, pp->buf + pp->len};
+    struct pp_field f;
+    ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
+    int r;
+    while ((r = next_field(&w, &f, pp->err)) == 0) {
+        if (f.num != F_SAMPLE)
+            continue;
+        size_t item = pp->n_samples;
+        struct cd_arena_mark mark = cd_arena_mark(&pp->scratch);
+        Perftools__Profiles__Sample *s = perftools__profiles__sample__unpack(pa, f.len, f.data);
+        if (s == NULL)
+            return walk_err(pp, &f, item, "malformed Sample");
+        if (s->n_value != nt)
+            return cd_err_set(pp->err, -EBADMSG,
+                              "pprof: sample #%zu has %zu values for %zu sample types", item,
+                              s->n_value, nt);
+        uint32_t *locs = cd_arena_alloc(&pp->scratch, s->n_location_id * sizeof(uint32_t));
+        if (locs == NULL)
+            return oom(pp);
+        for (size_t i = 0; i < s->n_location_id; i++) {
+            if (!id_index(pp->loc_id, pp->n_locs, pp->locs_dense, &pp->loc_ids, s->location_id[i],
+                          &locs[i]))
+                return cd_err_set(pp->err, -EBADMSG,
+                                  "pprof: sample #%zu refers to location id %" PRIu64
+                                  ", which is not in the profile",
+                                  item, s->location_id[i]);
+        }
+        if ((r = sample_labels(pp, s, item)) < 0)
+            return r;
+        account_sample(pp, s->value, locs, s->n_location_id);
+        pp->n_samples++;
+        cd_arena_rewind(&pp->scratch, mark);
+    }
+    return r < 0 ? r : 0;
+}
+
+static int check_strings(struct cd_pprof *pp)
+{
+    int r;
+    for (size_t i = 0; i < pp->n_types; i++)
+        if ((r = check_str(pp, pp->types[i].type, "sample_type", i)) < 0 ||
+            (r = check_str(pp, pp->types[i].unit, "sample_type", i)) < 0)
+            return r;
+    if (pp->has_period_type && ((r = check_str(pp, pp->period_type.type, "period_type", 0)) < 0 ||
+                                (r = check_str(pp, pp->period_type.unit, "period_type", 0)) < 0))
+        return r;
+    for (size_t i = 0; i < pp->n_comments; i++)
+        if ((r = check_str(pp, pp->comments[i], "comment", i)) < 0)
+            return r;
+    /* Scalar string fields left at 0 mean "" even in a profile without a string table. */
+    const int64_t scalars[] = {pp->drop_frames, pp->keep_frames, pp->default_type, pp->doc_url};
+    static const char *const names[] = {"drop_frames", "keep_frames", "default_sample_type",
+                                        "doc_url"};
+    for (size_t i = 0; i < 4; i++)
+        if (scalars[i] != 0 && (r = check_str(pp, scalars[i], names[i], 0)) < 0)
+            return r;
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Summary */
+
+struct pp_sort_ctx {
+    const struct cd_pprof *pp;
+    size_t k;
+};
+
+static int cmp_names(const struct cd_pprof *pp, uint32_t a, uint32_t b)
+{
+    char ta[PP_ADDR_NAME_MAX], tb[PP_ADDR_NAME_MAX];
+    return span_cmp(node_name(pp, a, ta), node_name(pp, b, tb));
+}
+
+/* pprof's FlatNameOrder: |flat| desc, name, |cum| desc. */
+static int cmp_flat(const void *a, const void *b, void *arg)
+{
+    const struct pp_sort_ctx *c = arg;
+    size_t nt = c->pp->n_types;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t fx = abs64(c->pp->flat[x * nt + c->k]), fy = abs64(c->pp->flat[y * nt + c->k]);
+    if (fx != fy)
+        return fx > fy ? -1 : 1;
+    int r = cmp_names(c->pp, x, y);
+    if (r != 0)
+        return r;
+    int64_t cx = abs64(c->pp->cum[x * nt + c->k]), cy = abs64(c->pp->cum[y * nt + c->k]);
+    return cx > cy ? -1 : cx < cy;
+}
+
+/* pprof's CumNameOrder: |cum| desc, name, |flat| desc. */
+static int cmp_cum(const void *a, const void *b, void *arg)
+{
+    const struct pp_sort_ctx *c = arg;
+    size_t nt = c->pp->n_types;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t cx = abs64(c->pp->cum[x * nt + c->k]), cy = abs64(c->pp->cum[y * nt + c->k]);
+    if (cx != cy)
+        return cx > cy ? -1 : 1;
+    int r = cmp_names(c->pp, x, y);
+    if (r != 0)
+        return r;
+    int64_t fx = abs64(c->pp->flat[x * nt + c->k]), fy = abs64(c->pp->flat[y * nt + c->k]);
+    return fx > fy ? -1 : fx < fy;
+}
+
+static double pct(int64_t v, int64_t total)
+{
+    if (total == 0)
+        return 0;
+    return round((double)v / (double)total * 10000.0) / 100.0;
+}
+
+static json_t *span_json(struct pp_span s)
+{
+    return cd_textscan_json_str(s.p, s.len);
+}
+
+static json_t *row_json(const struct cd_pprof *pp, uint32_t node, size_t k)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    size_t nt = pp->n_types;
+    int64_t flat = pp->flat[node * nt + k], cum = pp->cum[node * nt + k];
+    char tmp[PP_ADDR_NAME_MAX];
+    int bad = 0;
+    bad |= cd_textscan_jset(o, "function", span_json(node_name(pp, node, tmp)));
+    bad |= cd_textscan_jset(o, "file", span_json(span_of(pp, pp->nodes[node].file)));
+    bad |= cd_textscan_jset(o, "flat", json_integer(flat));
+    bad |= cd_textscan_jset(o, "flat_pct", json_real(pct(flat, pp->total_abs[k])));
+    bad |= cd_textscan_jset(o, "cum", json_integer(cum));
+    bad |= cd_textscan_jset(o, "cum_pct", json_real(pct(cum, pp->total_abs[k])));
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* top_flat or top_cum of sample type k; rows has room for every node. */
+static json_t *top_table(const struct cd_pprof *pp, uint32_t *rows, size_t k, bool by_flat)
+{
+    size_t nt = pp->n_types, n = 0;
+    const int64_t *col = by_flat ? pp->flat : pp->cum;
+    for (size_t i = 0; i < pp->n_nodes; i++)
+        if (col[i * nt + k] != 0)
+            rows[n++] = (uint32_t)i;
+    struct pp_sort_ctx ctx = {pp, k};
+    if (n > 1)
+        qsort_r(rows, n, sizeof(*rows), by_flat ? cmp_flat : cmp_cum, &ctx);
+    json_t *arr = json_array();
+    if (arr == NULL)
+        return NULL;
+    size_t top = n < pp->lim->top_n ? n : pp->lim->top_n;
+    for (size_t i = 0; i < top; i++) {
+        if (cd_textscan_jpush(arr, row_json(pp, rows[i], k)) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static json_t *valuetype_json(const struct cd_pprof *pp, struct pp_valuetype vt)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    if (cd_textscan_jset(o, "type", span_json(str_span(pp, vt.type))) |
+        cd_textscan_jset(o, "unit", span_json(str_span(pp, vt.unit)))) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static json_t *opt_int(int64_t v)
+{
+    return v ? json_integer(v) : json_null();
+}
+
+static int cmp_labelkey(const void *a, const void *b, void *ctx)
+{
+    const struct pp_labelkey *x = a, *y = b;
+    const struct cd_pprof *pp = ctx;
+    return span_cmp(str_span(pp, x->key), str_span(pp, y->key));
+}
+
+static int label_entry(json_t *arr, struct pp_span key, const struct pp_span *unit, uint64_t count)
+{
+    json_t *e = json_object();
+    if (cd_textscan_jpush(arr, e) < 0)
+        return -ENOMEM;
+    int bad = cd_textscan_jset(e, "key", span_json(key));
+    if (unit != NULL)
+        bad |= cd_textscan_jset(e, "unit", span_json(*unit));
+    bad |= cd_textscan_jset(e, "count", json_integer((json_int_t)count));
+    return bad ? -ENOMEM : 0;
+}
+
+static json_t *label_keys_json(struct cd_pprof *pp)
+{
+    json_t *o = json_object(), *str = json_array(), *num = json_array();
+    int bad = cd_textscan_jset(o, "string", str) | cd_textscan_jset(o, "numeric", num);
+    if (pp->n_lkeys > 1)
+        qsort_r(pp->lkeys, pp->n_lkeys, sizeof(*pp->lkeys), cmp_labelkey, pp);
+    for (size_t i = 0; !bad && i < pp->n_lkeys;) {
+        /* The same key text under several string indexes is one key. */
+        struct pp_span key = str_span(pp, pp->lkeys[i].key);
+        uint64_t sc = 0, nc = 0;
+        int64_t unit = 0;
+        for (; i < pp->n_lkeys && span_eq(str_span(pp, pp->lkeys[i].key), key); i++) {
+            sc += pp->lkeys[i].str_count;
+            nc += pp->lkeys[i].num_count;
+            if (unit == 0)
+                unit = pp->lkeys[i].unit;
+        }
+        struct pp_span u = str_span(pp, unit);
+        if (sc)
+            bad |= label_entry(str, key, NULL, sc);
+        if (nc)
+            bad |= label_entry(num, key, &u, nc);
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+static size_t default_index(const struct cd_pprof *pp)
+{
+    if (pp->n_types == 0)
+        return 0;
+    struct pp_span want = str_span(pp, pp->default_type);
+    if (want.len > 0)
+        for (size_t i = 0; i < pp->n_types; i++)
+            if (span_eq(str_span(pp, pp->types[i].type), want))
+                return i;
+    return pp->n_types - 1;
+}
+
+static int sample_types_json(struct cd_pprof *pp, json_t *types)
+{
+    uint32_t *rows = malloc((pp->n_nodes ? pp->n_nodes : 1) * sizeof(*rows));
+    if (rows == NULL)
+        return -ENOMEM;
+    int bad = 0;
+    for (size_t k = 0; !bad && k < pp->n_types; k++) {
+        json_t *t = valuetype_json(pp, pp->types[k]);
+        bad |= cd_textscan_jpush(types, t);
+        if (bad)
+            break;
+        bad |= cd_textscan_jset(t, "total", json_integer(pp->total[k]));
+        bad |= cd_textscan_jset(t, "total_abs", json_integer(pp->total_abs[k]));
+        bad |= cd_textscan_jset(t, "top_flat", top_table(pp, rows, k, true));
+        bad |= cd_textscan_jset(t, "top_cum", top_table(pp, rows, k, false));
+    }
+    free(rows);
+    return bad ? -ENOMEM : 0;
+}
+
+static json_t *counts_json(const struct cd_pprof *pp)
+{
+    json_t *c = json_object();
+    if (c == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= cd_textscan_jset(c, "samples", json_integer((json_int_t)pp->n_samples));
+    bad |= cd_textscan_jset(c, "locations", json_integer((json_int_t)pp->n_locs));
+    bad |= cd_textscan_jset(c, "functions", json_integer((json_int_t)pp->n_funcs));
+    bad |= cd_textscan_jset(c, "mappings", json_integer((json_int_t)pp->n_mappings));
+    bad |= cd_textscan_jset(c, "strings", json_integer((json_int_t)pp->n_strings));
+    bad |= cd_textscan_jset(c, "nodes", json_integer((json_int_t)pp->n_nodes));
+    if (bad) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
+static json_t *main_binary_json(const struct cd_pprof *pp)
+{
+    if (pp->n_mappings == 0)
+        return json_null();
+    json_t *mb = json_object();
+    if (mb == NULL)
+        return NULL;
+    if (cd_textscan_jset(mb, "file", span_json(str_span(pp, pp->main_file))) |
+        cd_textscan_jset(mb, "build_id", span_json(str_span(pp, pp->main_build_id)))) {
+        json_decref(mb);
+        return NULL;
+    }
+    return mb;
+}
+
+static json_t *build_json(struct cd_pprof *pp, size_t in_len, bool gzipped)
+{
+    json_t *root = json_object();
+    if (root == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= cd_textscan_jset(root, "encoding", json_string(gzipped ? "gzip" : "none"));
+    bad |= cd_textscan_jset(root, "bytes", json_integer((json_int_t)in_len));
+    bad |= cd_textscan_jset(root, "decompressed_bytes", json_integer((json_int_t)pp->len));
+    json_t *types = json_array();
+    bad |= cd_textscan_jset(root, "sample_types", types);
+    if (!bad)
+        bad |= sample_types_json(pp, types);
+    struct pp_span dflt = str_span(pp, pp->default_type);
+    bad |= cd_textscan_jset(root, "default_sample_type", dflt.len ? span_json(dflt) : json_null());
+    bad |= cd_textscan_jset(root, "default_index", json_integer((json_int_t)default_index(pp)));
+    bad |=
+        cd_textscan_jset(root, "period_type",
+                         pp->has_period_type ? valuetype_json(pp, pp->period_type) : json_null());
+    bad |= cd_textscan_jset(root, "period", json_integer(pp->period));
+    bad |= cd_textscan_jset(root, "time_ns", opt_int(pp->time_nanos));
+    bad |= cd_textscan_jset(root, "duration_ns", opt_int(pp->duration_nanos));
+    bad |= cd_textscan_jset(root, "counts", counts_json(pp));
+    bad |= cd_textscan_jset(root, "main_binary", main_binary_json(pp));
+    bad |= cd_textscan_jset(root, "label_keys", label_keys_json(pp));
+    bad |= cd_textscan_jset(root, "drop_frames", span_json(str_span(pp, pp->drop_frames)));
+    bad |= cd_textscan_jset(root, "keep_frames", span_json(str_span(pp, pp->keep_frames)));
+    json_t *comments = json_array();
+    bad |= cd_textscan_jset(root, "comments", comments);
+    for (size_t i = 0; !bad && i < pp->n_comments; i++)
+        bad |= cd_textscan_jpush(comments, span_json(str_span(pp, pp->comments[i])));
+    bad |= cd_textscan_jset(root, "doc_url", span_json(str_span(pp, pp->doc_url)));
+    bad |= cd_textscan_jset(root, "symbolized", json_boolean(pp->symbolized));
+    bad |=
+        cd_textscan_jset(root, "truncated_stacks", json_integer((json_int_t)pp->truncated_stacks));
+    if (bad) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+static void series_name(const struct cd_pprof *pp, size_t k, char *dst, size_t cap)
+{
+    struct pp_span t = str_span(pp, pp->types[k].type);
+    size_t n = 0;
+    for (size_t i = 0; i < t.len && n + 1 < cap && n < 64; i++) {
+        char c = t.p[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+        dst[n++] = ok ? c : '_';
+    }
+    dst[n] = '\0';
+    if (n == 0)
+        snprintf(dst, cap, "value%zu", k);
+}
+
+static int add_series(const struct cd_pprof *pp, struct cd_summary *out)
+{
+    for (size_t k = 0; k < pp->n_types; k++) {
+        char name[CD_SERIES_NAME_MAX];
+        series_name(pp, k, name, sizeof(name));
+        bool dup = false;
+        for (size_t j = 0; j < out->n_series; j++)
+            dup |= strcmp(out->series[j].name, name) == 0;
+        if (!dup && cd_summary_add_series(out, name, (double)pp->total[k]) < 0)
+            return -ENOMEM;
+    }
+    if (pp->n_types == 1) {
+        struct pp_span g = {"goroutine", 9}, c = {"count", 5};
+        if (span_eq(str_span(pp, pp->types[0].type), g) &&
+            span_eq(str_span(pp, pp->types[0].unit), c) &&
+            cd_summary_add_series(out, "count", (double)pp->total[0]) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+int cd_pprof_summarize(const uint8_t *data, size_t len, const struct cd_parse_limits *lim,
+                       struct cd_summary *out, struct cd_err *err)
+{
+    struct cd_parse_limits dflt;
+    if (lim == NULL) {
+        cd_parse_limits_default(&dflt);
+        lim = &dflt;
+    }
+    struct cd_pprof pp;
+    memset(&pp, 0, sizeof(pp));
+    pp.lim = lim;
+    pp.err = err;
+    pp.main_file = pp.main_build_id = -1;
+    cd_arena_init(&pp.perm, 1);
+    cd_arena_init_shared(&pp.scratch, &pp.perm);
+    uint8_t *unz = NULL;
+    json_t *json = NULL;
+    struct cd_summary sum;
+    cd_summary_init(&sum);
+    int rc = 0;
+
+    if (len > lim->max_input) {
+        rc = cd_err_set(err, -EFBIG, "pprof: input of %zu bytes exceeds the limit of %zu bytes",
+                        len, lim->max_input);
+        goto fail;
+    }
+    if (len == 0) {
+        rc = cd_err_set(err, -EBADMSG, "pprof: empty input");
+        goto fail;
+    }
+    bool gzipped = len >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+    size_t budget = lim->max_memory;
+    if (gzipped) {
+        size_t cap = lim->max_decompressed < budget ? lim->max_decompressed : budget;
+        size_t ulen = 0;
+        rc = cd_pprof_gunzip(data, len, cap, &unz, &ulen, err);
+        if (rc < 0) {
+            cd_err_prefix(err, "pprof");
+            goto fail;
+        }
+        pp.buf = unz;
+        pp.len = ulen;
+        budget -= ulen;
+        if (ulen == 0) {
+            rc = cd_err_set(err, -EBADMSG, "pprof: empty profile inside gzip");
+            goto fail;
+        }
+    } else {
+        pp.buf = data;
+        pp.len = len;
+    }
+    if (pp.len > UINT32_MAX) {
+        rc = cd_err_set(err, -EFBIG, "pprof: profiles over 4 GiB are not supported");
+        goto fail;
+    }
+    /* A profile.proto opens with a Profile field tag; anything else gets a precise error. */
+    const char *legacy = legacy_format(pp.buf, pp.len);
+    if (legacy != NULL && !cd_pprof_sniff(pp.buf, pp.len)) {
+        rc = cd_err_set(err, -EPROTONOSUPPORT, "pprof: %s", legacy);
+        goto fail;
+    }
+    pp.perm.cap = budget ? budget : 1;
+    if ((rc = walk_count(&pp)) < 0 || (rc = walk_small(&pp)) < 0 || (rc = check_strings(&pp)) < 0 ||
+        (rc = walk_locations(&pp)) < 0 || (rc = walk_samples(&pp)) < 0)
+        goto fail;
+    json = build_json(&pp, len, gzipped);
+    if (json == NULL) {
+        rc = cd_err_set(err, -ENOMEM, "pprof: out of memory building the summary");
+        goto fail;
+    }
+    if (add_series(&pp, &sum) < 0) {
+        rc = cd_err_set(err, -ENOMEM, "pprof: out of memory adding series");
+        goto fail;
+    }
+    sum.format = CD_FORMAT_PPROF;
+    sum.json = json;
+    json = NULL;
+    cd_summary_free(out);
+    *out = sum;
+    cd_summary_init(&sum);
+fail:
+    cd_summary_free(&sum);
+    json_decref(json);
+    cd_arena_free(&pp.scratch);
+    cd_arena_free(&pp.perm);
+    free(unz);
+    return rc;
+}
