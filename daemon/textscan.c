@@ -156,6 +156,8 @@ int cd_textscan_frame(const char *line, size_t len, struct cd_textscan_frame *f)
     struct cd_textscan_frame fr = {0};
     if (!next_column(&p, end, &col, &clen) || hex_u64(col, clen, &fr.pc) < 0)
         return -EINVAL;
+    fr.pc_text = col;
+    fr.pc_len = clen;
     if (next_column(&p, end, &col, &clen)) {
         /* func+0xoff: the offset follows the last '+' */
         size_t n = clen;

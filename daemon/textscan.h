@@ -47,6 +47,8 @@ void cd_textscan_trim(const char **p, size_t *len);
  * Spans point into the line. */
 struct cd_textscan_frame {
     uint64_t pc;
+    const char *pc_text; /* "0x..." as written, for frames without a function */
+    size_t pc_len;
     const char *func;
     size_t func_len;
     const char *file;
