@@ -173,6 +173,9 @@ static const char *find(const char *p, size_t len, const char *lit)
 /* "pkg.F(0x1, {...})" -> "pkg.F"; "sync.(*Mutex).Lock(...)" -> "sync.(*Mutex).Lock". */
 static struct gr_span func_name(const char *line, size_t len)
 {
+    const char *fp = find(line, len, " fp=");
+    if (fp != NULL)
+        len = (size_t)(fp - line);
     if (len > 0 && line[len - 1] == ')') {
         for (size_t i = len - 1; i > 0; i--)
             if (line[i - 1] == '(')
@@ -332,7 +335,9 @@ bool cd_goroutine_sniff(const uint8_t *data, size_t len)
     size_t first = nl ? (size_t)(nl - s) : len;
     if (first > 0 && s[first - 1] == '\r')
         first--;
-    if (first > 10 && memcmp(s, "goroutine ", 10) == 0 && s[10] >= '0' && s[10] <= '9')
+    struct cd_goroutine_header h;
+    if (first > 10 && memcmp(s, "goroutine ", 10) == 0 &&
+        cd_goroutine_parse_header(s, first, &h) == 0)
         return true;
     struct gr_span name;
     uint64_t total;
@@ -1356,7 +1361,8 @@ int cd_goroutine_summarize(const uint8_t *data, size_t len, const struct cd_pars
     if (g.frames == NULL || g.waiters == NULL || table_init(&g, &g.groups, 64) < 0 ||
         table_init(&g, &g.states, 64) < 0 || table_init(&g, &g.creators, 64) < 0 ||
         table_init(&g, &g.pileups, 64) < 0) {
-        rc = cd_err_set(err, -ENOMEM, "goroutine: out of memory");
+        rc = cd_err_set(err, -ENOMEM, "goroutine: working memory limit of %zu bytes exceeded",
+                        lim->max_memory);
         goto fail;
     }
     rc = read_text(&g, (const char *)data, len);
