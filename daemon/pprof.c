@@ -10,7 +10,6 @@
 #include "pprof.h"
 
 #include "arena.h"
-#include "hash.h"
 #include "textscan.h"
 
 #include "profile.pb-c.h"
@@ -68,6 +67,7 @@ enum { WT_VARINT = 0, WT_FIXED64 = 1, WT_LEN = 2, WT_FIXED32 = 5 };
 #define PP_MAX_LABEL_KEYS 1024u
 #define PP_NO_NODE        UINT32_MAX
 #define PP_ADDR_NODE      UINT32_MAX /* pp_node.name.off of a node named by its address */
+#define PP_ONE_NODE       0x80000000u
 /* A gzip member is at least a 10-byte header, a 2-byte empty deflate block and an 8-byte trailer.
  */
 #define GZIP_MIN_MEMBER 20u
@@ -119,6 +119,9 @@ struct cd_pprof {
     struct cd_arena perm;    /* tables kept until the summary is built */
     struct cd_arena scratch; /* one unpacked message at a time */
     size_t counts[F_KNOWN_MAX + 1];
+    /* Where each field number's occurrences start and end: later walks cover only the span of
+     * the fields they want (producers write each repeated field in one run). */
+    size_t first[F_KNOWN_MAX + 1], last_end[F_KNOWN_MAX + 1];
     size_t n_frames_total; /* sum over locations of max(1, lines) */
 
     struct pp_str *strings;
@@ -140,23 +143,28 @@ struct cd_pprof {
     struct pp_idmap func_ids;
 
     uint64_t *loc_id;
-    uint32_t *loc_start; /* n_locs + 1 offsets into loc_nodes */
-    uint32_t *loc_nodes; /* the nodes of each location's frames, innermost first */
+    /* Per location: PP_ONE_NODE | node for the common single-frame location (one memory access
+     * in the sample loop), else the offset in loc_nodes of [count, node, node, ...], innermost
+     * first. */
+    uint32_t *loc_info;
+    uint32_t *loc_nodes;
     size_t n_locs;
     bool locs_dense;
     struct pp_idmap loc_ids;
 
     struct pp_node *nodes;
-    uint32_t *stamps; /* per node: last sample that added cum there (recursion counts once) */
+    /* per node, stride 1 + n_types: [last sample that added cum here (recursion counts once),
+     * cum per type]; stamp and cum share a cache line in the sample loop */
+    int64_t *acc;
     size_t n_nodes, cap_nodes;
     uint32_t *node_slots;
     size_t node_mask;
 
-    int64_t *flat, *cum; /* n_nodes x n_types */
+    int64_t *flat; /* n_nodes x n_types */
     int64_t *total, *total_abs;
     size_t n_samples;
     size_t truncated_stacks;
-    uint32_t stamp;
+    int64_t stamp;
     bool symbolized;
 
     struct pp_labelkey *lkeys;
@@ -609,14 +617,31 @@ static struct pp_span node_name(const struct cd_pprof *pp, uint32_t node,
     return v;
 }
 
+/* A quick hash of a function name, eight bytes at a time (names are ~30-100 bytes). */
+static uint64_t name_hash(struct pp_span s)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ s.len;
+    size_t i = 0;
+    for (; i + 8 <= s.len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s.p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    uint64_t t = 0;
+    if (s.len > i)
+        memcpy(&t, s.p + i, s.len - i);
+    h = (h ^ t) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
 /* The node of a function name, or of an address when is_addr. PP_NO_NODE when full (cannot
  * happen: the capacity covers every function and location). */
 static uint32_t intern_node(struct cd_pprof *pp, struct pp_str name, struct pp_str file,
                             bool is_addr, uint64_t addr)
 {
     struct pp_span want = span_of(pp, name);
-    uint64_t h =
-        is_addr ? (addr ^ 0x5bd1e995u) * 0x9e3779b97f4a7c15ULL : cd_hash_fnv1a64(want.p, want.len);
+    uint64_t h = is_addr ? (addr ^ 0x5bd1e995u) * 0x9e3779b97f4a7c15ULL : name_hash(want);
     for (size_t i = (size_t)(h >> 7) & pp->node_mask;; i = (i + 1) & pp->node_mask) {
         uint32_t slot = pp->node_slots[i];
         if (slot == 0) {
@@ -649,6 +674,25 @@ static int walk_err(struct cd_pprof *pp, const struct pp_field *f, size_t item, 
                       f->num, field_name(f->num), item, f->off, what);
 }
 
+/* A walk over the part of the profile holding every field with a number in `nums`. */
+static struct pp_walk span_walk(const struct cd_pprof *pp, const int *nums, size_t n)
+{
+    size_t lo = pp->len, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        int k = nums[i];
+        if (pp->counts[k] == 0)
+            continue;
+        if (pp->first[k] < lo)
+            lo = pp->first[k];
+        if (pp->last_end[k] > hi)
+            hi = pp->last_end[k];
+    }
+    if (lo > hi)
+        lo = hi = 0;
+    struct pp_walk w = {pp->buf, pp->buf + lo, pp->buf + hi};
+    return w;
+}
+
 /* Frames a Location will have: its Line count, at least 1 (an address frame). */
 static int location_frames(const struct pp_field *f, size_t *frames)
 {
@@ -678,6 +722,9 @@ static int walk_count(struct cd_pprof *pp)
         if (f.num > F_KNOWN_MAX)
             continue; /* newer fields: skipped, as protobuf does */
         size_t item = pp->counts[f.num]++;
+        if (item == 0)
+            pp->first[f.num] = f.off;
+        pp->last_end[f.num] = (size_t)(w.p - pp->buf);
         int64_t v = (int64_t)f.v;
         switch (f.num) {
         case F_LOCATION: {
@@ -799,7 +846,9 @@ static int walk_small(struct cd_pprof *pp)
         !minfo)
         return oom(pp);
     size_t n_comments = 0;
-    struct pp_walk w = {pp->buf, pp->buf, pp->buf + pp->len};
+    static const int small[] = {F_STRING_TABLE, F_SAMPLE_TYPE, F_PERIOD_TYPE,
+                                F_MAPPING,      F_FUNCTION,    F_COMMENT};
+    struct pp_walk w = span_walk(pp, small, sizeof(small) / sizeof(small[0]));
     struct pp_field f;
     ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
     int r;
@@ -890,11 +939,12 @@ static int walk_locations(struct cd_pprof *pp)
 {
     size_t n = pp->counts[F_LOCATION];
     pp->loc_id = cd_arena_alloc(&pp->perm, n * sizeof(*pp->loc_id));
-    pp->loc_start = cd_arena_alloc(&pp->perm, (n + 1) * sizeof(*pp->loc_start));
-    pp->loc_nodes = cd_arena_alloc(&pp->perm, pp->n_frames_total * sizeof(*pp->loc_nodes));
-    if (!pp->loc_id || !pp->loc_start || !pp->loc_nodes)
+    pp->loc_info = cd_arena_alloc(&pp->perm, n * sizeof(*pp->loc_info));
+    pp->loc_nodes = cd_arena_alloc(&pp->perm, (pp->n_frames_total + n) * sizeof(*pp->loc_nodes));
+    if (!pp->loc_id || !pp->loc_info || !pp->loc_nodes)
         return oom(pp);
-    struct pp_walk w = {pp->buf, pp->buf, pp->buf + pp->len};
+    static const int locs[] = {F_LOCATION};
+    struct pp_walk w = span_walk(pp, locs, 1);
     struct pp_field f;
     ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
     struct pp_str none = {0, 0};
@@ -909,10 +959,10 @@ static int walk_locations(struct cd_pprof *pp)
         if (l == NULL)
             return walk_err(pp, &f, i, "malformed Location");
         pp->loc_id[i] = l->id;
-        pp->loc_start[i] = (uint32_t)pos;
         size_t nn = l->n_line ? l->n_line : 1;
-        if (nn > pp->n_frames_total - pos)
+        if (nn + 1 > pp->n_frames_total + n - pos)
             return walk_err(pp, &f, i, "more lines than counted");
+        size_t start = pos++; /* the count goes here */
         uint32_t addr_node = PP_NO_NODE;
         for (size_t k = 0; k < nn; k++) {
             uint32_t node = PP_NO_NODE;
@@ -938,12 +988,19 @@ static int walk_locations(struct cd_pprof *pp)
             }
             pp->loc_nodes[pos++] = node;
         }
+        uint32_t count = (uint32_t)(pos - start - 1);
+        if (count == 1) {
+            pp->loc_info[i] = PP_ONE_NODE | pp->loc_nodes[start + 1];
+            pos = start; /* the slots are not needed */
+        } else {
+            pp->loc_nodes[start] = count;
+            pp->loc_info[i] = (uint32_t)start;
+        }
         pp->n_locs++;
         cd_arena_rewind(&pp->scratch, mark);
     }
     if (r < 0)
         return r;
-    pp->loc_start[pp->n_locs] = (uint32_t)pos;
     return index_ids(pp, "location", pp->loc_id, pp->n_locs, &pp->locs_dense, &pp->loc_ids);
 }
 
@@ -1007,22 +1064,26 @@ static int64_t abs64(int64_t v)
 static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t *locs,
                            size_t n_locs)
 {
-    size_t nt = pp->n_types;
+    size_t nt = pp->n_types, stride = nt + 1;
     for (size_t k = 0; k < nt; k++) {
         cd_textscan_add_sat(&pp->total[k], v[k]);
         cd_textscan_add_sat(&pp->total_abs[k], abs64(v[k]));
     }
-    if (++pp->stamp == 0) {
-        /* 2^32 samples: start the stamps over. */
-        memset(pp->stamps, 0, pp->n_nodes * sizeof(*pp->stamps));
-        pp->stamp = 1;
-    }
-    uint32_t stamp = pp->stamp;
+    int64_t stamp = ++pp->stamp;
     size_t depth = 0, max_depth = pp->lim->max_stack_depth;
     bool leaf = true;
     for (size_t i = 0; i < n_locs; i++) {
-        const uint32_t *node = &pp->loc_nodes[pp->loc_start[locs[i]]];
-        const uint32_t *end = &pp->loc_nodes[pp->loc_start[locs[i] + 1]];
+        uint32_t info = pp->loc_info[locs[i]];
+        const uint32_t *node, *end;
+        uint32_t one;
+        if (info & PP_ONE_NODE) {
+            one = info & ~PP_ONE_NODE;
+            node = &one;
+            end = node + 1;
+        } else {
+            node = &pp->loc_nodes[info + 1];
+            end = node + pp->loc_nodes[info];
+        }
         for (; node < end; node++) {
             if (depth++ >= max_depth) {
                 pp->truncated_stacks++;
@@ -1034,11 +1095,11 @@ static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t
                     cd_textscan_add_sat(&frow[k], v[k]);
                 leaf = false;
             }
-            if (pp->stamps[*node] != stamp) {
-                pp->stamps[*node] = stamp;
-                int64_t *row = &pp->cum[(size_t)*node * nt];
+            int64_t *row = &pp->acc[(size_t)*node * stride];
+            if (row[0] != stamp) {
+                row[0] = stamp;
                 for (size_t k = 0; k < nt; k++)
-                    cd_textscan_add_sat(&row[k], v[k]);
+                    cd_textscan_add_sat(&row[1 + k], v[k]);
             }
         }
     }
@@ -1048,22 +1109,21 @@ static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t
 static int walk_samples(struct cd_pprof *pp)
 {
     size_t nt = pp->n_types;
-    size_t cells = pp->n_nodes * nt;
-    if (nt != 0 && cells / nt != pp->n_nodes)
+    if (nt + 1 > SIZE_MAX / sizeof(int64_t) / (pp->n_nodes + 1))
         return oom(pp);
-    pp->flat = cd_arena_calloc(&pp->perm, cells, sizeof(int64_t));
-    pp->cum = cd_arena_calloc(&pp->perm, cells, sizeof(int64_t));
+    pp->flat = cd_arena_calloc(&pp->perm, pp->n_nodes * nt, sizeof(int64_t));
+    pp->acc = cd_arena_calloc(&pp->perm, pp->n_nodes * (nt + 1), sizeof(int64_t));
     pp->total = cd_arena_calloc(&pp->perm, nt, sizeof(int64_t));
     pp->total_abs = cd_arena_calloc(&pp->perm, nt, sizeof(int64_t));
-    pp->stamps = cd_arena_calloc(&pp->perm, pp->n_nodes, sizeof(*pp->stamps));
-    if (!pp->flat || !pp->cum || !pp->total || !pp->total_abs || !pp->stamps)
+    if (!pp->flat || !pp->acc || !pp->total || !pp->total_abs)
         return oom(pp);
     if (pp->counts[F_SAMPLE] > 0 && nt == 0)
         return cd_err_set(pp->err, -EBADMSG,
                           "pprof: %zu samples but no sample_type (missing sample type "
                           "information)",
                           pp->counts[F_SAMPLE]);
-    struct pp_walk w = {pp->buf, pp->buf, pp->buf + pp->len};
+    static const int samples[] = {F_SAMPLE};
+    struct pp_walk w = span_walk(pp, samples, 1);
     struct pp_field f;
     ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
     int r;
@@ -1125,6 +1185,16 @@ static int check_strings(struct cd_pprof *pp)
 /* ---------------------------------------------------------------------------------------------
  * Summary */
 
+static int64_t flat_at(const struct cd_pprof *pp, size_t node, size_t k)
+{
+    return pp->flat[node * pp->n_types + k];
+}
+
+static int64_t cum_at(const struct cd_pprof *pp, size_t node, size_t k)
+{
+    return pp->acc[node * (pp->n_types + 1) + 1 + k];
+}
+
 struct pp_sort_ctx {
     const struct cd_pprof *pp;
     size_t k;
@@ -1140,15 +1210,14 @@ static int cmp_names(const struct cd_pprof *pp, uint32_t a, uint32_t b)
 static int cmp_flat(const void *a, const void *b, void *arg)
 {
     const struct pp_sort_ctx *c = arg;
-    size_t nt = c->pp->n_types;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    int64_t fx = abs64(c->pp->flat[x * nt + c->k]), fy = abs64(c->pp->flat[y * nt + c->k]);
+    int64_t fx = abs64(flat_at(c->pp, x, c->k)), fy = abs64(flat_at(c->pp, y, c->k));
     if (fx != fy)
         return fx > fy ? -1 : 1;
     int r = cmp_names(c->pp, x, y);
     if (r != 0)
         return r;
-    int64_t cx = abs64(c->pp->cum[x * nt + c->k]), cy = abs64(c->pp->cum[y * nt + c->k]);
+    int64_t cx = abs64(cum_at(c->pp, x, c->k)), cy = abs64(cum_at(c->pp, y, c->k));
     return cx > cy ? -1 : cx < cy;
 }
 
@@ -1156,15 +1225,14 @@ static int cmp_flat(const void *a, const void *b, void *arg)
 static int cmp_cum(const void *a, const void *b, void *arg)
 {
     const struct pp_sort_ctx *c = arg;
-    size_t nt = c->pp->n_types;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    int64_t cx = abs64(c->pp->cum[x * nt + c->k]), cy = abs64(c->pp->cum[y * nt + c->k]);
+    int64_t cx = abs64(cum_at(c->pp, x, c->k)), cy = abs64(cum_at(c->pp, y, c->k));
     if (cx != cy)
         return cx > cy ? -1 : 1;
     int r = cmp_names(c->pp, x, y);
     if (r != 0)
         return r;
-    int64_t fx = abs64(c->pp->flat[x * nt + c->k]), fy = abs64(c->pp->flat[y * nt + c->k]);
+    int64_t fx = abs64(flat_at(c->pp, x, c->k)), fy = abs64(flat_at(c->pp, y, c->k));
     return fx > fy ? -1 : fx < fy;
 }
 
@@ -1185,8 +1253,7 @@ static json_t *row_json(const struct cd_pprof *pp, uint32_t node, size_t k)
     json_t *o = json_object();
     if (o == NULL)
         return NULL;
-    size_t nt = pp->n_types;
-    int64_t flat = pp->flat[node * nt + k], cum = pp->cum[node * nt + k];
+    int64_t flat = flat_at(pp, node, k), cum = cum_at(pp, node, k);
     char tmp[PP_ADDR_NAME_MAX];
     int bad = 0;
     bad |= cd_textscan_jset(o, "function", span_json(node_name(pp, node, tmp)));
@@ -1202,22 +1269,55 @@ static json_t *row_json(const struct cd_pprof *pp, uint32_t node, size_t k)
     return o;
 }
 
-/* top_flat or top_cum of sample type k; rows has room for every node. */
+/* Keeps the best `cap` nodes in a heap whose root is the worst of them (cmp order). */
+static void heap_offer(uint32_t *heap, size_t *n, size_t cap, uint32_t node,
+                       int (*cmp)(const void *, const void *, void *), void *ctx)
+{
+    size_t i;
+    if (*n < cap) {
+        i = (*n)++;
+        heap[i] = node;
+        while (i > 0 && cmp(&heap[(i - 1) / 2], &heap[i], ctx) < 0) {
+            uint32_t t = heap[i];
+            heap[i] = heap[(i - 1) / 2];
+            heap[(i - 1) / 2] = t;
+            i = (i - 1) / 2;
+        }
+        return;
+    }
+    if (cmp(&node, &heap[0], ctx) >= 0)
+        return; /* not better than the worst kept */
+    heap[0] = node;
+    for (i = 0;;) {
+        size_t l = 2 * i + 1, m = i;
+        if (l < *n && cmp(&heap[l], &heap[m], ctx) > 0)
+            m = l;
+        if (l + 1 < *n && cmp(&heap[l + 1], &heap[m], ctx) > 0)
+            m = l + 1;
+        if (m == i)
+            return;
+        uint32_t t = heap[i];
+        heap[i] = heap[m];
+        heap[m] = t;
+        i = m;
+    }
+}
+
+/* top_flat or top_cum of sample type k; rows has room for min(top_n, nodes) entries. */
 static json_t *top_table(const struct cd_pprof *pp, uint32_t *rows, size_t k, bool by_flat)
 {
-    size_t nt = pp->n_types, n = 0;
-    const int64_t *col = by_flat ? pp->flat : pp->cum;
-    for (size_t i = 0; i < pp->n_nodes; i++)
-        if (col[i * nt + k] != 0)
-            rows[n++] = (uint32_t)i;
+    int (*cmp)(const void *, const void *, void *) = by_flat ? cmp_flat : cmp_cum;
     struct pp_sort_ctx ctx = {pp, k};
+    size_t n = 0, cap = pp->lim->top_n < pp->n_nodes ? pp->lim->top_n : pp->n_nodes;
+    for (size_t i = 0; i < pp->n_nodes; i++)
+        if ((by_flat ? flat_at(pp, i, k) : cum_at(pp, i, k)) != 0)
+            heap_offer(rows, &n, cap, (uint32_t)i, cmp, &ctx);
     if (n > 1)
-        qsort_r(rows, n, sizeof(*rows), by_flat ? cmp_flat : cmp_cum, &ctx);
+        qsort_r(rows, n, sizeof(*rows), cmp, &ctx);
     json_t *arr = json_array();
     if (arr == NULL)
         return NULL;
-    size_t top = n < pp->lim->top_n ? n : pp->lim->top_n;
-    for (size_t i = 0; i < top; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (cd_textscan_jpush(arr, row_json(pp, rows[i], k)) < 0) {
             json_decref(arr);
             return NULL;
@@ -1307,7 +1407,8 @@ static size_t default_index(const struct cd_pprof *pp)
 
 static int sample_types_json(struct cd_pprof *pp, json_t *types)
 {
-    uint32_t *rows = malloc((pp->n_nodes ? pp->n_nodes : 1) * sizeof(*rows));
+    size_t cap = pp->lim->top_n < pp->n_nodes ? pp->lim->top_n : pp->n_nodes;
+    uint32_t *rows = malloc((cap ? cap : 1) * sizeof(*rows));
     if (rows == NULL)
         return -ENOMEM;
     int bad = 0;
