@@ -99,6 +99,14 @@ struct pp_idmap {
     size_t mask;
 };
 
+/* The ids of a repeated message, stored only once they stop being 1..n (Go and most producers
+ * number them so, and then an id is its index + 1). */
+struct pp_ids {
+    uint64_t *v; /* NULL while dense */
+    size_t cap;
+    bool dense;
+};
+
 struct pp_labelkey {
     int64_t key;
     int64_t unit; /* first num_unit seen (numeric labels) */
@@ -136,20 +144,18 @@ struct cd_pprof {
     int64_t main_file, main_build_id; /* of the first mapping */
     size_t n_mappings;
 
-    uint64_t *func_id;
+    struct pp_ids func_id;
     uint32_t *func_node; /* PP_NO_NODE when the function has no name */
     size_t n_funcs;
-    bool funcs_dense; /* ids are 1..n in order: no map needed */
     struct pp_idmap func_ids;
 
-    uint64_t *loc_id;
+    struct pp_ids loc_id;
     /* Per location: PP_ONE_NODE | node for the common single-frame location (one memory access
      * in the sample loop), else the offset in loc_nodes of [count, node, node, ...], innermost
      * first. */
     uint32_t *loc_info;
     uint32_t *loc_nodes;
     size_t n_locs;
-    bool locs_dense;
     struct pp_idmap loc_ids;
 
     struct pp_node *nodes;
@@ -525,21 +531,41 @@ static bool idmap_get(const struct pp_idmap *m, uint64_t id, uint32_t *val)
     }
 }
 
-/* Ids must be non-zero and unique (pprof's CheckValid); 1..n in order needs no map. */
-static int index_ids(struct cd_pprof *pp, const char *what, const uint64_t *ids, size_t n,
-                     bool *dense, struct pp_idmap *m)
+/* Records the id of item i (items come in order). */
+static int ids_add(struct cd_pprof *pp, struct pp_ids *ids, size_t i, uint64_t id)
 {
-    *dense = true;
-    for (size_t i = 0; i < n; i++) {
-        if (ids[i] == 0)
-            return cd_err_set(pp->err, -EBADMSG, "pprof: %s #%zu has the reserved id 0", what, i);
-        if (ids[i] != i + 1)
-            *dense = false;
-    }
-    if (*dense)
+    if (ids->dense && id == i + 1)
         return 0;
+    if (ids->v == NULL) {
+        ids->v = cd_arena_alloc(&pp->perm, ids->cap * sizeof(*ids->v));
+        if (ids->v == NULL)
+            return oom(pp);
+        for (size_t k = 0; k < i; k++)
+            ids->v[k] = k + 1;
+    }
+    ids->dense = false;
+    ids->v[i] = id;
+    return 0;
+}
+
+static void ids_init(struct pp_ids *ids, size_t cap)
+{
+    ids->v = NULL;
+    ids->cap = cap;
+    ids->dense = true;
+}
+
+/* Ids must be non-zero and unique (pprof's CheckValid); 1..n in order needs no map. */
+static int index_ids(struct cd_pprof *pp, const char *what, const struct pp_ids *ids, size_t n,
+                     struct pp_idmap *m)
+{
+    if (ids->dense)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ids->v[i] == 0)
+            return cd_err_set(pp->err, -EBADMSG, "pprof: %s #%zu has the reserved id 0", what, i);
     uint64_t dup = 0;
-    int r = idmap_build(pp, m, ids, n, &dup);
+    int r = idmap_build(pp, m, ids->v, n, &dup);
     if (r == -ENOMEM)
         return oom(pp);
     if (r < 0)
@@ -547,16 +573,15 @@ static int index_ids(struct cd_pprof *pp, const char *what, const uint64_t *ids,
     return 0;
 }
 
-static bool id_index(const uint64_t *ids, size_t n, bool dense, const struct pp_idmap *m,
-                     uint64_t id, uint32_t *idx)
+static bool id_index(const struct pp_ids *ids, size_t n, const struct pp_idmap *m, uint64_t id,
+                     uint32_t *idx)
 {
-    if (dense) {
+    if (ids->dense) {
         if (id - 1 >= n)
             return false;
         *idx = (uint32_t)(id - 1);
         return true;
     }
-    (void)ids;
     return idmap_get(m, id, idx);
 }
 
@@ -635,18 +660,52 @@ static uint64_t name_hash(struct pp_span s)
     return h ^ (h >> 29);
 }
 
-/* The node of a function name, or of an address when is_addr. PP_NO_NODE when full (cannot
- * happen: the capacity covers every function and location). */
+static uint64_t node_hash(const struct cd_pprof *pp, struct pp_span name, bool is_addr,
+                          uint64_t addr)
+{
+    (void)pp;
+    return is_addr ? (addr ^ 0x5bd1e995u) * 0x9e3779b97f4a7c15ULL : name_hash(name);
+}
+
+/* Doubles the node hash table (sized for the functions; address nodes may outgrow it). */
+static int grow_nodes(struct cd_pprof *pp)
+{
+    size_t cap = (pp->node_mask + 1) * 2;
+    uint32_t *slots = cd_arena_calloc(&pp->perm, cap, sizeof(*slots));
+    if (slots == NULL)
+        return -ENOMEM;
+    for (size_t k = 0; k < pp->n_nodes; k++) {
+        const struct pp_node *n = &pp->nodes[k];
+        bool a = n->name.off == PP_ADDR_NODE;
+        uint64_t h = node_hash(pp, a ? span_of(pp, (struct pp_str){0, 0}) : span_of(pp, n->name), a,
+                               n->addr);
+        size_t i = (size_t)(h >> 7) & (cap - 1);
+        while (slots[i] != 0)
+            i = (i + 1) & (cap - 1);
+        slots[i] = (uint32_t)(k + 1);
+    }
+    pp->node_slots = slots;
+    pp->node_mask = cap - 1;
+    return 0;
+}
+
+/* The node of a function name, or of an address when is_addr. PP_NO_NODE when out of memory (or
+ * full, which cannot happen: the capacity covers every function and location). */
 static uint32_t intern_node(struct cd_pprof *pp, struct pp_str name, struct pp_str file,
                             bool is_addr, uint64_t addr)
 {
     struct pp_span want = span_of(pp, name);
-    uint64_t h = is_addr ? (addr ^ 0x5bd1e995u) * 0x9e3779b97f4a7c15ULL : name_hash(want);
+    uint64_t h = node_hash(pp, want, is_addr, addr);
     for (size_t i = (size_t)(h >> 7) & pp->node_mask;; i = (i + 1) & pp->node_mask) {
         uint32_t slot = pp->node_slots[i];
         if (slot == 0) {
             if (pp->n_nodes == pp->cap_nodes)
                 return PP_NO_NODE;
+            if ((pp->n_nodes + 1) * 2 > pp->node_mask + 1) {
+                if (grow_nodes(pp) < 0)
+                    return PP_NO_NODE;
+                return intern_node(pp, name, file, is_addr, addr);
+            }
             struct pp_node *n = &pp->nodes[pp->n_nodes];
             n->name = name;
             n->file = file;
@@ -790,25 +849,23 @@ static void add_comments(struct cd_pprof *pp, const struct pp_field *f, size_t *
 /* Mapping ids and strings, as pprof's CheckValid wants them. info: id, filename, build_id. */
 static int check_mappings(struct cd_pprof *pp, const int64_t *info)
 {
-    uint64_t *ids = cd_arena_alloc(&pp->scratch, pp->n_mappings * sizeof(*ids));
-    if (ids == NULL)
-        return oom(pp);
+    struct pp_ids ids;
+    ids_init(&ids, pp->n_mappings);
     for (size_t i = 0; i < pp->n_mappings; i++) {
         int r;
-        ids[i] = (uint64_t)info[i * 3];
-        if ((r = check_str(pp, info[i * 3 + 1], "mapping", i)) < 0 ||
+        if ((r = ids_add(pp, &ids, i, (uint64_t)info[i * 3])) < 0 ||
+            (r = check_str(pp, info[i * 3 + 1], "mapping", i)) < 0 ||
             (r = check_str(pp, info[i * 3 + 2], "mapping", i)) < 0)
             return r;
     }
-    bool dense;
     struct pp_idmap m = {0};
-    return index_ids(pp, "mapping", ids, pp->n_mappings, &dense, &m);
+    return index_ids(pp, "mapping", &ids, pp->n_mappings, &m);
 }
 
 /* Function names become nodes: one per distinct name. names: name, system_name, filename. */
 static int intern_functions(struct cd_pprof *pp, const int64_t *names)
 {
-    int r = index_ids(pp, "function", pp->func_id, pp->n_funcs, &pp->funcs_dense, &pp->func_ids);
+    int r = index_ids(pp, "function", &pp->func_id, pp->n_funcs, &pp->func_ids);
     if (r < 0)
         return r;
     for (size_t i = 0; i < pp->n_funcs; i++) {
@@ -835,15 +892,14 @@ static int walk_small(struct cd_pprof *pp)
     size_t nf = pp->counts[F_FUNCTION], nm = pp->counts[F_MAPPING];
     pp->strings = cd_arena_alloc(&pp->perm, pp->counts[F_STRING_TABLE] * sizeof(*pp->strings));
     pp->types = cd_arena_alloc(&pp->perm, pp->counts[F_SAMPLE_TYPE] * sizeof(*pp->types));
-    pp->func_id = cd_arena_alloc(&pp->perm, nf * sizeof(*pp->func_id));
+    ids_init(&pp->func_id, nf);
     pp->func_node = cd_arena_alloc(&pp->perm, nf * sizeof(*pp->func_node));
     pp->comments = cd_arena_alloc(&pp->perm, pp->n_comments * sizeof(*pp->comments));
     /* String indexes of functions and mappings wait in scratch for the string table's end. */
     struct cd_arena_mark base = cd_arena_mark(&pp->scratch);
     int64_t *fnames = cd_arena_alloc(&pp->scratch, nf * 3 * sizeof(int64_t));
     int64_t *minfo = cd_arena_alloc(&pp->scratch, nm * 3 * sizeof(int64_t));
-    if (!pp->strings || !pp->types || !pp->func_id || !pp->func_node || !pp->comments || !fnames ||
-        !minfo)
+    if (!pp->strings || !pp->types || !pp->func_node || !pp->comments || !fnames || !minfo)
         return oom(pp);
     size_t n_comments = 0;
     static const int small[] = {F_STRING_TABLE, F_SAMPLE_TYPE, F_PERIOD_TYPE,
@@ -896,7 +952,8 @@ static int walk_small(struct cd_pprof *pp)
                 perftools__profiles__function__unpack(pa, f.len, f.data);
             if (fn == NULL)
                 return walk_err(pp, &f, pp->n_funcs, "malformed Function");
-            pp->func_id[pp->n_funcs] = fn->id;
+            if ((r = ids_add(pp, &pp->func_id, pp->n_funcs, fn->id)) < 0)
+                return r;
             fnames[pp->n_funcs * 3] = fn->name;
             fnames[pp->n_funcs * 3 + 1] = fn->system_name;
             fnames[pp->n_funcs * 3 + 2] = fn->filename;
@@ -922,7 +979,7 @@ static int walk_small(struct cd_pprof *pp)
 
     /* Nodes: at most one per distinct function name plus one per location address. */
     pp->cap_nodes = pp->n_funcs + pp->counts[F_LOCATION] + 1;
-    size_t slots = pow2_at_least(pp->cap_nodes * 2);
+    size_t slots = pow2_at_least(pp->n_funcs * 2 + 2);
     pp->nodes = cd_arena_alloc(&pp->perm, pp->cap_nodes * sizeof(*pp->nodes));
     pp->node_slots = cd_arena_calloc(&pp->perm, slots, sizeof(*pp->node_slots));
     pp->node_mask = slots - 1;
@@ -938,10 +995,10 @@ static int walk_small(struct cd_pprof *pp)
 static int walk_locations(struct cd_pprof *pp)
 {
     size_t n = pp->counts[F_LOCATION];
-    pp->loc_id = cd_arena_alloc(&pp->perm, n * sizeof(*pp->loc_id));
+    ids_init(&pp->loc_id, n);
     pp->loc_info = cd_arena_alloc(&pp->perm, n * sizeof(*pp->loc_info));
     pp->loc_nodes = cd_arena_alloc(&pp->perm, (pp->n_frames_total + n) * sizeof(*pp->loc_nodes));
-    if (!pp->loc_id || !pp->loc_info || !pp->loc_nodes)
+    if (!pp->loc_info || !pp->loc_nodes)
         return oom(pp);
     static const int locs[] = {F_LOCATION};
     struct pp_walk w = span_walk(pp, locs, 1);
@@ -958,7 +1015,8 @@ static int walk_locations(struct cd_pprof *pp)
         Perftools__Profiles__Location *l = perftools__profiles__location__unpack(pa, f.len, f.data);
         if (l == NULL)
             return walk_err(pp, &f, i, "malformed Location");
-        pp->loc_id[i] = l->id;
+        if ((r = ids_add(pp, &pp->loc_id, i, l->id)) < 0)
+            return r;
         size_t nn = l->n_line ? l->n_line : 1;
         if (nn + 1 > pp->n_frames_total + n - pos)
             return walk_err(pp, &f, i, "more lines than counted");
@@ -968,8 +1026,8 @@ static int walk_locations(struct cd_pprof *pp)
             uint32_t node = PP_NO_NODE;
             if (k < l->n_line && l->line[k]->function_id != 0) {
                 uint32_t fi;
-                if (!id_index(pp->func_id, pp->n_funcs, pp->funcs_dense, &pp->func_ids,
-                              l->line[k]->function_id, &fi))
+                if (!id_index(&pp->func_id, pp->n_funcs, &pp->func_ids, l->line[k]->function_id,
+                              &fi))
                     return cd_err_set(pp->err, -EBADMSG,
                                       "pprof: location id %" PRIu64 ": line %zu refers to "
                                       "function id %" PRIu64 ", which is not in the profile",
@@ -1001,7 +1059,7 @@ static int walk_locations(struct cd_pprof *pp)
     }
     if (r < 0)
         return r;
-    return index_ids(pp, "location", pp->loc_id, pp->n_locs, &pp->locs_dense, &pp->loc_ids);
+    return index_ids(pp, "location", &pp->loc_id, pp->n_locs, &pp->loc_ids);
 }
 
 /* The entry of a label key, or NULL past PP_MAX_LABEL_KEYS distinct keys. */
@@ -1060,6 +1118,14 @@ static int64_t abs64(int64_t v)
     return v == INT64_MIN ? INT64_MAX : v < 0 ? -v : v;
 }
 
+/* Per-function sums wrap instead of saturating: |flat| and |cum| of a function never exceed the
+ * type's total_abs, which saturates, so they can only wrap when that total did (then the type is
+ * reported "saturated"). Unsigned arithmetic: wrapping is defined, and the loop stays lean. */
+static void add_wrap(int64_t *acc, int64_t x)
+{
+    *acc = (int64_t)((uint64_t)*acc + (uint64_t)x);
+}
+
 /* Adds one sample's values to the totals and to the flat/cum of the nodes on its stack. */
 static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t *locs,
                            size_t n_locs)
@@ -1092,14 +1158,14 @@ static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t
             if (leaf) {
                 int64_t *frow = &pp->flat[(size_t)*node * nt];
                 for (size_t k = 0; k < nt; k++)
-                    cd_textscan_add_sat(&frow[k], v[k]);
+                    add_wrap(&frow[k], v[k]);
                 leaf = false;
             }
             int64_t *row = &pp->acc[(size_t)*node * stride];
             if (row[0] != stamp) {
                 row[0] = stamp;
                 for (size_t k = 0; k < nt; k++)
-                    cd_textscan_add_sat(&row[1 + k], v[k]);
+                    add_wrap(&row[1 + k], v[k]);
             }
         }
     }
@@ -1143,8 +1209,7 @@ static int walk_samples(struct cd_pprof *pp)
         if (locs == NULL)
             return oom(pp);
         for (size_t i = 0; i < s->n_location_id; i++) {
-            if (!id_index(pp->loc_id, pp->n_locs, pp->locs_dense, &pp->loc_ids, s->location_id[i],
-                          &locs[i]))
+            if (!id_index(&pp->loc_id, pp->n_locs, &pp->loc_ids, s->location_id[i], &locs[i]))
                 return cd_err_set(pp->err, -EBADMSG,
                                   "pprof: sample #%zu refers to location id %" PRIu64
                                   ", which is not in the profile",
@@ -1419,6 +1484,7 @@ static int sample_types_json(struct cd_pprof *pp, json_t *types)
             break;
         bad |= cd_textscan_jset(t, "total", json_integer(pp->total[k]));
         bad |= cd_textscan_jset(t, "total_abs", json_integer(pp->total_abs[k]));
+        bad |= cd_textscan_jset(t, "saturated", json_boolean(pp->total_abs[k] == INT64_MAX));
         bad |= cd_textscan_jset(t, "top_flat", top_table(pp, rows, k, true));
         bad |= cd_textscan_jset(t, "top_cum", top_table(pp, rows, k, false));
     }

@@ -35,6 +35,8 @@
  *       {"type": "inuse_space", "unit": "bytes",
  *        "total": <sum of values>,             // int; the series value
  *        "total_abs": <sum of |values|>,       // percentages are relative to this (as pprof)
+ *        "saturated": bool,                    // the sums hit INT64_MAX (hostile values): totals
+ *                                              // are clamped, function values may have wrapped
  *        "top_flat": [ROW...],                 // up to lim->top_n rows, flat != 0, by |flat| desc
  *        "top_cum":  [ROW...]}                 // up to lim->top_n rows, cum != 0, by |cum| desc
  *     ],
