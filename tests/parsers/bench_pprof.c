@@ -24,6 +24,7 @@
  *        bench_pprof --one FILE ITERS   (internal: one side of a measurement)
  */
 #include "pprof.h"
+#include "str.h"
 
 #include "cdtest.h"
 
@@ -160,13 +161,15 @@ struct bench_file {
 
 int main(int argc, char **argv)
 {
+    int n = 0;
     if (argc == 4 && strcmp(argv[1], "--one") == 0)
-        return run_one(argv[2], atoi(argv[3]));
+        return cd_str_to_int(argv[3], 1, 1000, &n) == 0 ? run_one(argv[2], n) : 2;
     if (argc == 2 && strcmp(argv[1], "--noop") == 0)
         return 0;
-    int rounds = 3;
-    if (argc == 3 && strcmp(argv[1], "--rounds") == 0)
-        rounds = atoi(argv[2]);
+    int rounds = 5;
+    if (argc == 3 && strcmp(argv[1], "--rounds") == 0 &&
+        cd_str_to_int(argv[2], 1, 100, &rounds) != 0)
+        return 2;
 
     const char *go = getenv("CD_GO"), *src = getenv("CD_SOURCE_DIR"),
                *build = getenv("CD_BUILD_DIR"), *shared = getenv("CD_SHARED_DIR");
