@@ -351,65 +351,63 @@ static bool kvs_has(const struct kvs *a, const char *key)
     return false;
 }
 
-static int map_collect(struct ycx *cx, yaml_node_t *m, const char *kp, struct kvs *out,
-                       bool explicit_pass, int depth)
+/* The pairs a merge key (<<) brings in: each merged mapping's own keys first, then its own
+ * merges; among several merged mappings the first to give a key wins, as in YAML. */
+static int merge_collect(struct ycx *cx, yaml_node_t *v, const char *kp, struct kvs *out, int depth)
 {
     if (depth > 8) {
-        cx_error(cx, m, kp, "merge keys (<<) nested too deeply");
+        cx_error(cx, v, kp, "merge keys (<<) nested too deeply");
         return -EINVAL;
     }
-    for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = cx_node(cx, p->key);
-        yaml_node_t *v = cx_node(cx, p->value);
-        if (k == NULL || v == NULL)
+    yaml_node_t *single[1] = {v};
+    yaml_node_t **maps = single;
+    size_t n_maps = 1;
+    yaml_node_t *buf[64];
+    if (v->type == YAML_SEQUENCE_NODE) {
+        n_maps = 0;
+        for (yaml_node_item_t *it = v->data.sequence.items.start;
+             it < v->data.sequence.items.top && n_maps < 64; it++) {
+            yaml_node_t *mm = cx_node(cx, *it);
+            if (mm != NULL)
+                buf[n_maps++] = mm;
+        }
+        maps = buf;
+    }
+    for (size_t i = 0; i < n_maps; i++) {
+        yaml_node_t *m = maps[i];
+        if (m->type != YAML_MAPPING_NODE) {
+            cx_error(cx, m, kp, "a merge key (<<) takes a mapping or a list of mappings");
             continue;
-        if (!cx_visit(cx, k, kp))
+        }
+        if (!cx_visit(cx, m, kp))
             return -E2BIG;
-        if (k->type != YAML_SCALAR_NODE) {
-            cx_error(cx, k, kp, "keys must be strings, got %s", node_kind(k));
-            continue;
-        }
-        const char *key = (const char *)k->data.scalar.value;
-        if (strcmp(key, "<<") == 0 && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
-            if (!explicit_pass)
-                continue;
-            /* Merged mappings fill in keys the mapping itself does not set; earlier ones win. */
-            if (v->type == YAML_MAPPING_NODE) {
-                if (map_collect(cx, v, kp, out, false, depth + 1) < 0)
-                    return -EINVAL;
-            } else if (v->type == YAML_SEQUENCE_NODE) {
-                for (yaml_node_item_t *it = v->data.sequence.items.start;
-                     it < v->data.sequence.items.top; it++) {
-                    yaml_node_t *mm = cx_node(cx, *it);
-                    if (mm == NULL || mm->type != YAML_MAPPING_NODE) {
-                        cx_error(cx, mm ? mm : v, kp, "a merge key (<<) takes mappings");
-                        continue;
+        for (int pass = 0; pass < 2; pass++) {
+            for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+                 p++) {
+                yaml_node_t *k = cx_node(cx, p->key);
+                yaml_node_t *val = cx_node(cx, p->value);
+                if (k == NULL || val == NULL || k->type != YAML_SCALAR_NODE)
+                    continue;
+                const char *key = (const char *)k->data.scalar.value;
+                bool is_merge =
+                    strcmp(key, "<<") == 0 && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+                if (pass == 0 && !is_merge && !kvs_has(out, key)) {
+                    if (kvs_push(out, k, val, key) < 0) {
+                        cx_oom(cx);
+                        return -ENOMEM;
                     }
-                    if (map_collect(cx, mm, kp, out, false, depth + 1) < 0)
-                        return -EINVAL;
+                } else if (pass == 1 && is_merge) {
+                    int rc = merge_collect(cx, val, kp, out, depth + 1);
+                    if (rc < 0)
+                        return rc;
                 }
-            } else {
-                cx_error(cx, v, kp, "a merge key (<<) takes a mapping or a list of mappings");
             }
-            continue;
-        }
-        if (kvs_has(out, key)) {
-            if (explicit_pass) {
-                char sub[KP_MAX];
-                kp_join(sub, sizeof(sub), kp, key);
-                cx_error(cx, k, sub, "duplicate key");
-            }
-            continue;
-        }
-        if (kvs_push(out, k, v, key) < 0) {
-            cx_oom(cx);
-            return -ENOMEM;
         }
     }
     return 0;
 }
 
-/* Explicit keys first (so they win over merged ones), then merges. */
+/* Explicit keys in order (duplicates reported), then keys merged in with <<. */
 static int map_items(struct ycx *cx, yaml_node_t *m, const char *kp, struct kvs *out)
 {
     memset(out, 0, sizeof(*out));
@@ -419,42 +417,53 @@ static int map_items(struct ycx *cx, yaml_node_t *m, const char *kp, struct kvs 
     }
     if (!cx_visit(cx, m, kp))
         return -E2BIG;
-    struct kvs explicit_ = {0};
+    bool has_merge = false;
     for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top; p++) {
         yaml_node_t *k = cx_node(cx, p->key);
         yaml_node_t *v = cx_node(cx, p->value);
-        if (k == NULL || v == NULL || k->type != YAML_SCALAR_NODE)
+        if (k == NULL || v == NULL)
             continue;
+        if (k->type != YAML_SCALAR_NODE) {
+            cx_error(cx, k, kp, "keys must be strings, got %s", node_kind(k));
+            continue;
+        }
         const char *key = (const char *)k->data.scalar.value;
-        if (strcmp(key, "<<") == 0 && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+        if (strcmp(key, "<<") == 0 && k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
+            has_merge = true;
             continue;
-        if (kvs_has(&explicit_, key)) {
+        }
+        if (kvs_has(out, key)) {
             char sub[KP_MAX];
             kp_join(sub, sizeof(sub), kp, key);
             cx_error(cx, k, sub, "duplicate key");
             continue;
         }
-        if (kvs_push(&explicit_, k, v, key) < 0) {
-            free(explicit_.v);
+        if (kvs_push(out, k, v, key) < 0) {
             cx_oom(cx);
             return -ENOMEM;
         }
     }
-    *out = explicit_;
-    /* Non-scalar keys and merges are reported and handled here. */
-    struct kvs all = {0};
-    int rc = map_collect(cx, m, kp, &all, true, 0);
-    if (rc == 0) {
-        for (size_t i = 0; i < all.n; i++) {
-            if (!kvs_has(out, all.v[i].key) &&
-                kvs_push(out, all.v[i].k, all.v[i].v, all.v[i].key) < 0) {
-                cx_oom(cx);
-                rc = -ENOMEM;
-                break;
-            }
+    if (!has_merge)
+        return 0;
+    struct kvs merged = {0};
+    int rc = 0;
+    for (yaml_node_pair_t *p = m->data.mapping.pairs.start;
+         p < m->data.mapping.pairs.top && rc == 0; p++) {
+        yaml_node_t *k = cx_node(cx, p->key);
+        yaml_node_t *v = cx_node(cx, p->value);
+        if (k != NULL && v != NULL && k->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, "<<") == 0 &&
+            k->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
+            rc = merge_collect(cx, v, kp, &merged, 0);
+    }
+    for (size_t i = 0; i < merged.n && rc == 0; i++) {
+        if (!kvs_has(out, merged.v[i].key) &&
+            kvs_push(out, merged.v[i].k, merged.v[i].v, merged.v[i].key) < 0) {
+            cx_oom(cx);
+            rc = -ENOMEM;
         }
     }
-    free(all.v);
+    free(merged.v);
     return rc;
 }
 

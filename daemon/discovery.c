@@ -7,8 +7,10 @@
 #include "str.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define DEBOUNCE_MS   50
 #define FIRST_EMIT_MS 2000
@@ -40,6 +42,8 @@ struct source {
     uv_fs_event_t *watch;
     size_t n_watch_init; /* handles initialised (and so to be closed) */
     bool *watch_on;
+    uint64_t *watch_ino; /* the inode watched; a directory replaced since needs a new watch */
+    uint64_t *w_dir_ino; /* the worker's stat of each directory (0 = missing) */
     struct cd_strv watch_dirs;
 
     uv_work_t work;
@@ -76,6 +80,7 @@ struct cd_discovery {
     size_t sig_n;
     struct cd_discovery_stats stats;
     struct cd_targets_stats merge_stats;
+    size_t reported_over_limit;
 
     bool closing;
     size_t open_handles;
@@ -160,6 +165,15 @@ static void emit(struct cd_discovery *d)
         goto fail;
     free(parts);
     parts = NULL;
+    if (d->merge_stats.over_limit != d->reported_over_limit) {
+        d->reported_over_limit = d->merge_stats.over_limit;
+        if (d->on_error != NULL) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "%zu targets over limits.max_targets (%d) are not scraped",
+                     d->merge_stats.over_limit, d->cfg->limits.max_targets);
+            d->on_error(d->ctx, "discovery", d->reported_over_limit > 0 ? msg : NULL);
+        }
+    }
     if (d->emitted_once && sig_same(d, set)) {
         cd_discovery_set_free(set);
         return;
@@ -208,6 +222,12 @@ static void work_cb(uv_work_t *w)
         use = &s->job->static_groups;
         break;
     case SRC_FILE:
+        for (size_t i = 0; i < s->n_watch_init; i++) {
+            struct stat st;
+            s->w_dir_ino[i] = stat(s->watch_dirs.v[i], &st) == 0 && S_ISDIR(st.st_mode)
+                                  ? (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << 32)
+                                  : 0;
+        }
         rc = cd_sd_file_refresh(&s->st.file, &groups);
         for (size_t i = 0; i < s->st.file.errors.n && rc == 0; i++)
             rc = cd_strv_push(&s->w_errors, s->st.file.errors.v[i]);
@@ -359,10 +379,17 @@ static void fs_event_cb(uv_fs_event_t *h, const char *filename, int events, int 
 static void start_watchers(struct source *s)
 {
     for (size_t i = 0; i < s->n_watch_init; i++) {
-        if (s->watch_on[i])
+        /* a directory removed and made again is another inode: watch the new one */
+        if (s->watch_on[i] && s->w_dir_ino[i] != s->watch_ino[i]) {
+            uv_fs_event_stop(&s->watch[i]);
+            s->watch_on[i] = false;
+        }
+        if (s->watch_on[i] || s->w_dir_ino[i] == 0)
             continue;
-        if (uv_fs_event_start(&s->watch[i], fs_event_cb, s->watch_dirs.v[i], 0) == 0)
+        if (uv_fs_event_start(&s->watch[i], fs_event_cb, s->watch_dirs.v[i], 0) == 0) {
             s->watch_on[i] = true;
+            s->watch_ino[i] = s->w_dir_ino[i];
+        }
     }
 }
 
@@ -390,6 +417,8 @@ static void source_free(struct source *s)
     }
     free(s->watch);
     free(s->watch_on);
+    free(s->watch_ino);
+    free(s->w_dir_ino);
     cd_strv_free(&s->watch_dirs);
     cd_target_set_free(&s->w_set);
     cd_strv_free(&s->w_errors);
@@ -499,7 +528,9 @@ static int source_start(struct cd_discovery *d, struct source *s, size_t idx)
     if (s->watch_dirs.n > 0) {
         s->watch = calloc(s->watch_dirs.n, sizeof(*s->watch));
         s->watch_on = calloc(s->watch_dirs.n, sizeof(*s->watch_on));
-        if (s->watch == NULL || s->watch_on == NULL)
+        s->watch_ino = calloc(s->watch_dirs.n, sizeof(*s->watch_ino));
+        s->w_dir_ino = calloc(s->watch_dirs.n, sizeof(*s->w_dir_ino));
+        if (s->watch == NULL || s->watch_on == NULL || s->watch_ino == NULL || s->w_dir_ino == NULL)
             return -ENOMEM;
         for (size_t k = 0; k < s->watch_dirs.n; k++) {
             rc = uv_fs_event_init(d->loop, &s->watch[k]);
@@ -513,7 +544,7 @@ static int source_start(struct cd_discovery *d, struct source *s, size_t idx)
             return rc;
         s->debounce_init = true;
         s->debounce.data = s;
-        start_watchers(s);
+        /* the watches start after the first run, which looks at the directories off the loop */
     }
     if (s->kind != SRC_STATIC) {
         rc = uv_timer_init(d->loop, &s->timer);

@@ -373,7 +373,8 @@ static int64_t mtime_ns(const struct stat *st)
 static struct cd_sd_file_entry *find_entry(struct cd_sd_file *s, const char *path)
 {
     for (size_t i = 0; i < s->n_files; i++) {
-        if (strcmp(s->files[i].path, path) == 0)
+        /* entries already taken over by this refresh have no path left */
+        if (s->files[i].path != NULL && strcmp(s->files[i].path, path) == 0)
             return &s->files[i];
     }
     return NULL;
@@ -384,6 +385,13 @@ static int add_error(struct cd_sd_file *s, const char *msg)
     return cd_strv_push(&s->errors, msg);
 }
 
+/* A directory that does not exist (yet) holds no files; other errors stop the glob. */
+static int glob_err(const char *path, int eerrno)
+{
+    (void)path;
+    return eerrno == ENOENT || eerrno == ENOTDIR ? 0 : 1;
+}
+
 int cd_sd_file_refresh(struct cd_sd_file *s, struct cd_groups *out)
 {
     struct cd_strv paths = {0};
@@ -392,7 +400,7 @@ int cd_sd_file_refresh(struct cd_sd_file *s, struct cd_groups *out)
     for (size_t p = 0; p < s->conf->files.n; p++) {
         glob_t g;
         memset(&g, 0, sizeof(g));
-        int gr = glob(s->conf->files.v[p], GLOB_ERR, NULL, &g);
+        int gr = glob(s->conf->files.v[p], 0, glob_err, &g);
         if (gr == 0) {
             for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) {
                 bool dup = false;
@@ -439,7 +447,6 @@ int cd_sd_file_refresh(struct cd_sd_file *s, struct cd_groups *out)
             st.st_ino == old->ino && st.st_size == old->size && mtime_ns(&st) == old->mtime_ns) {
             *e = *old;
             memset(old, 0, sizeof(*old));
-            old->path = NULL;
             continue;
         }
         e->path = cd_str_dup(paths.v[i]);

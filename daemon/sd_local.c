@@ -736,7 +736,18 @@ static int gops_port(struct cd_sd_local *s, const struct proc_info *pi, int *por
     return cd_str_to_int(p, 1, 65535, port) < 0 ? -EINVAL : 0;
 }
 
-/* ---- probes -------------------------------------------------------------------------------- */
+/* ---- probes ---------------------------------------------------------------------------- */
+
+#define PROBE_PARALLEL 64 /* probes in flight at once */
+
+struct probe_job {
+    char url[1400];
+    struct cd_buf body;
+    CURL *easy;
+    bool done;
+    bool is_pprof;
+    size_t cache; /* index into s->probes */
+};
 
 static size_t probe_write(char *ptr, size_t size, size_t nmemb, void *ud)
 {
@@ -744,40 +755,95 @@ static size_t probe_write(char *ptr, size_t size, size_t nmemb, void *ud)
     return cd_buf_append(b, ptr, size * nmemb) == 0 ? size * nmemb : 0;
 }
 
-/* GET <prefix>/debug/pprof/: a Go pprof index lists its profiles by name. */
-static bool probe_pprof(struct cd_sd_local *s, const char *host, int port)
+static bool setup_probe(struct cd_sd_local *s, struct probe_job *j)
 {
-    char url[1400];
-    snprintf(url, sizeof(url), "http://%s:%d%s/debug/pprof/", host, port, s->path_prefix);
     CURL *c = curl_easy_init();
     if (c == NULL)
         return false;
-    struct cd_buf body;
-    cd_buf_init(&body, 256 * 1024);
-    long code = 0;
-    bool ok =
-        curl_easy_setopt(c, CURLOPT_URL, url) == CURLE_OK &&
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->conf->probe_timeout_ms) == CURLE_OK &&
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
-        curl_easy_setopt(c, CURLOPT_NOPROXY, "*") == CURLE_OK &&
-        curl_easy_setopt(c, CURLOPT_USERAGENT, "collectord-discovery") == CURLE_OK &&
+    j->easy = c;
+    return curl_easy_setopt(c, CURLOPT_URL, j->url) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_PRIVATE, j) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)s->conf->probe_timeout_ms) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_NOPROXY, "*") == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_USERAGENT, "collectord-discovery") == CURLE_OK &&
 #if LIBCURL_VERSION_NUM >= 0x075500
-        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http") == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http") == CURLE_OK &&
 #endif
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, probe_write) == CURLE_OK &&
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &body) == CURLE_OK;
-    if (ok)
-        ok = curl_easy_perform(c) == CURLE_OK &&
-             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK && code == 200;
-    if (ok)
-        ok = cd_buf_terminate(&body) == 0 && body.data != NULL &&
-             strstr((char *)body.data, "goroutine") != NULL &&
-             strstr((char *)body.data, "heap") != NULL;
-    cd_buf_free(&body);
-    curl_easy_cleanup(c);
-    s->probes_sent++;
-    return ok;
+           curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, probe_write) == CURLE_OK &&
+           curl_easy_setopt(c, CURLOPT_WRITEDATA, &j->body) == CURLE_OK;
+}
+
+/* A Go pprof index answers 200 and lists its profiles by name. */
+static bool probe_verdict(struct probe_job *j, CURLcode res)
+{
+    long code = 0;
+    if (res != CURLE_OK || curl_easy_getinfo(j->easy, CURLINFO_RESPONSE_CODE, &code) != CURLE_OK ||
+        code != 200 || cd_buf_terminate(&j->body) < 0 || j->body.data == NULL)
+        return false;
+    const char *b = (const char *)j->body.data;
+    return strstr(b, "goroutine") != NULL && strstr(b, "heap") != NULL;
+}
+
+/* Runs the probes concurrently (libcurl multi, on this worker thread): a refresh costs about one
+ * probe_timeout however many ports there are (up to PROBE_PARALLEL at a time). */
+static int run_probes(struct cd_sd_local *s, struct probe_job *jobs, size_t n)
+{
+    if (n == 0)
+        return 0;
+    CURLM *m = curl_multi_init();
+    if (m == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)PROBE_PARALLEL);
+    for (size_t i = 0; i < n; i++) {
+        cd_buf_init(&jobs[i].body, 256 * 1024);
+        if (!setup_probe(s, &jobs[i]) || curl_multi_add_handle(m, jobs[i].easy) != CURLM_OK) {
+            jobs[i].done = true;
+            if (jobs[i].easy != NULL) {
+                curl_easy_cleanup(jobs[i].easy);
+                jobs[i].easy = NULL;
+            }
+        }
+    }
+    int running = 1;
+    /* each transfer has its own timeout; this bounds the whole in case of a libcurl surprise */
+    int64_t deadline =
+        cd_clock_now_mono_ms() + s->conf->probe_timeout_ms * (int64_t)(n / PROBE_PARALLEL + 2);
+    while (running > 0 && cd_clock_now_mono_ms() < deadline) {
+        if (curl_multi_perform(m, &running) != CURLM_OK) {
+            rc = -EIO;
+            break;
+        }
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct probe_job *j = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+            if (j == NULL)
+                continue;
+            j->is_pprof = probe_verdict(j, msg->data.result);
+            j->done = true;
+            s->probes_sent++;
+        }
+        if (running > 0 && curl_multi_poll(m, NULL, 0, 100, NULL) != CURLM_OK) {
+            rc = -EIO;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].easy != NULL) {
+            curl_multi_remove_handle(m, jobs[i].easy);
+            curl_easy_cleanup(jobs[i].easy);
+            jobs[i].easy = NULL;
+        }
+        cd_buf_free(&jobs[i].body);
+    }
+    curl_multi_cleanup(m);
+    return rc;
 }
 
 static struct cd_sd_local_probe *find_probe(struct cd_sd_local *s, const struct proc_info *pi,
@@ -858,15 +924,49 @@ static int list_pids(struct cd_sd_local *s, pid_t **out, size_t *n)
     return rc;
 }
 
+#define MAX_SOCKS_PER_PROC 64
+
+/* One Go process found by the scan. */
+struct go_proc {
+    struct proc_info pi;
+    struct listen_sock socks[MAX_SOCKS_PER_PROC];
+    size_t n_socks;
+    int gops_sock; /* index into socks, -1 when no live agent */
+};
+
+/* The cache entry for (process, port), created unknown (probed_ms 0) when new. */
+static int probe_entry(struct cd_sd_local *s, const struct proc_info *pi, int port, size_t *idx)
+{
+    struct cd_sd_local_probe *p = find_probe(s, pi, port);
+    if (p != NULL) {
+        *idx = (size_t)(p - s->probes);
+        return 0;
+    }
+    struct cd_sd_local_probe *g = realloc(s->probes, (s->n_probes + 1) * sizeof(*g));
+    if (g == NULL)
+        return -ENOMEM;
+    s->probes = g;
+    p = &s->probes[s->n_probes];
+    memset(p, 0, sizeof(*p));
+    p->pid = pi->pid;
+    p->start_time = pi->start_time;
+    p->port = port;
+    *idx = s->n_probes++;
+    return 0;
+}
+
 int cd_sd_local_refresh(struct cd_sd_local *s, struct cd_groups *out)
 {
     pid_t *pids = NULL;
     size_t n_pids = 0;
     struct listens ls = {0};
+    struct go_proc *procs = NULL;
+    size_t n_procs = 0;
+    struct probe_job *jobs = NULL;
+    size_t n_jobs = 0;
+    struct cd_groups found = {0};
     struct cd_group *g = NULL;
     int rc;
-    size_t n_go = 0;
-    size_t probes_left = (size_t)s->conf->max_probes;
     int64_t now = cd_clock_now_mono_ms();
     cd_strv_free(&s->errors);
     s->probes_sent = 0;
@@ -875,20 +975,16 @@ int cd_sd_local_refresh(struct cd_sd_local *s, struct cd_groups *out)
     for (size_t i = 0; i < s->n_probes; i++)
         s->probes[i].seen = false;
 
-    struct cd_groups found = {0};
     g = cd_groups_add(&found);
-    if (g == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    g->source = cd_str_dup("local_sd");
-    if (g->source == NULL) {
+    if (g == NULL || (g->source = cd_str_dup("local_sd")) == NULL) {
         rc = -ENOMEM;
         goto out;
     }
     rc = list_pids(s, &pids, &n_pids);
     if (rc < 0)
         goto out;
+
+    /* 1: the Go processes and their listening sockets */
     for (size_t i = 0; i < n_pids; i++) {
         struct proc_info pi;
         memset(&pi, 0, sizeof(pi));
@@ -903,7 +999,7 @@ int cd_sd_local_refresh(struct cd_sd_local *s, struct cd_groups *out)
             continue;
         if (s->conf->exe_set && !cd_regex_match(&s->conf->exe, pi.exe))
             continue;
-        if (++n_go > (size_t)s->conf->max_processes) {
+        if (n_procs >= (size_t)s->conf->max_processes) {
             rc = note(s,
                       "more than %d Go processes: the rest are not scraped (raise "
                       "max_processes)",
@@ -922,79 +1018,115 @@ int cd_sd_local_refresh(struct cd_sd_local *s, struct cd_groups *out)
             if (ls.n > 0)
                 qsort(ls.v, ls.n, sizeof(*ls.v), cmp_listen);
         }
-        struct listen_sock mine[64];
-        size_t n_mine = 0;
-        if (proc_listens(s, pi.pid, &ls, mine, sizeof(mine) / sizeof(mine[0]), &n_mine) < 0)
-            continue; /* gone, or not ours to look at */
-        int gport = 0;
-        const struct listen_sock *gsock = NULL;
-        if (s->conf->gops && gops_port(s, &pi, &gport) == 0) {
-            for (size_t k = 0; k < n_mine && gsock == NULL; k++) {
-                if (mine[k].port == gport)
-                    gsock = &mine[k];
-            }
-            /* a port file whose port this pid does not listen on is stale: ignored */
+        struct go_proc *gp = realloc(procs, (n_procs + 1) * sizeof(*gp));
+        if (gp == NULL) {
+            rc = -ENOMEM;
+            goto out;
         }
-        if (gsock != NULL) {
-            char host[64], addr[128];
-            connect_host(gsock, host, sizeof(host));
-            snprintf(addr, sizeof(addr), "gops://%s:%d", host, gsock->port);
-            rc = add_target(g, &pi, "gops", addr, gsock);
+        procs = gp;
+        gp = &procs[n_procs];
+        memset(gp, 0, sizeof(*gp));
+        gp->pi = pi;
+        gp->gops_sock = -1;
+        if (proc_listens(s, pi.pid, &ls, gp->socks, MAX_SOCKS_PER_PROC, &gp->n_socks) < 0)
+            continue; /* gone, or not ours to look at */
+        n_procs++;
+        int gport = 0;
+        if (s->conf->gops && gops_port(s, &pi, &gport) == 0) {
+            /* a port file whose port this pid does not listen on is stale: ignored */
+            for (size_t k = 0; k < gp->n_socks && gp->gops_sock < 0; k++) {
+                if (gp->socks[k].port == gport)
+                    gp->gops_sock = (int)k;
+            }
+        }
+    }
+
+    /* 2: probe the ports whose answer is unknown or a stale "no" */
+    size_t probes_left = (size_t)s->conf->max_probes;
+    for (size_t i = 0; i < n_procs && s->conf->pprof; i++) {
+        struct go_proc *gp = &procs[i];
+        for (size_t k = 0; k < gp->n_socks; k++) {
+            const struct listen_sock *l = &gp->socks[k];
+            bool dup_port = false;
+            for (size_t q = 0; q < k && !dup_port; q++)
+                dup_port = gp->socks[q].port == l->port;
+            if ((int)k == gp->gops_sock || dup_port ||
+                (gp->gops_sock >= 0 && gp->socks[gp->gops_sock].port == l->port))
+                continue; /* the agent's port, or the same port on v4 and v6 */
+            size_t idx;
+            rc = probe_entry(s, &gp->pi, l->port, &idx);
+            if (rc < 0)
+                goto out;
+            struct cd_sd_local_probe *p = &s->probes[idx];
+            p->seen = true;
+            if (p->probed_ms != 0 &&
+                (p->is_pprof || now - p->probed_ms <= CD_SD_LOCAL_NEG_PROBE_TTL_MS))
+                continue;
+            if (probes_left == 0) {
+                rc = note(s, "more than %d ports to probe: the rest wait for the next refresh",
+                          s->conf->max_probes);
+                if (rc < 0)
+                    goto out;
+                continue;
+            }
+            probes_left--;
+            struct probe_job *gj = realloc(jobs, (n_jobs + 1) * sizeof(*gj));
+            if (gj == NULL) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            jobs = gj;
+            struct probe_job *j = &jobs[n_jobs++];
+            memset(j, 0, sizeof(*j));
+            char host[64];
+            connect_host(l, host, sizeof(host));
+            snprintf(j->url, sizeof(j->url), "http://%s:%d%s/debug/pprof/", host, l->port,
+                     s->path_prefix);
+            j->cache = idx;
+        }
+    }
+    rc = run_probes(s, jobs, n_jobs);
+    if (rc == -ENOMEM)
+        goto out;
+    rc = 0;
+    for (size_t i = 0; i < n_jobs; i++) {
+        struct cd_sd_local_probe *p = &s->probes[jobs[i].cache];
+        if (!jobs[i].done)
+            continue; /* not answered in time: asked again next refresh */
+        p->is_pprof = jobs[i].is_pprof;
+        p->probed_ms = now > 0 ? now : 1;
+    }
+
+    /* 3: the targets, in pid order (stable from one refresh to the next) */
+    for (size_t i = 0; i < n_procs; i++) {
+        struct go_proc *gp = &procs[i];
+        char host[64], addr[128];
+        if (gp->gops_sock >= 0) {
+            const struct listen_sock *l = &gp->socks[gp->gops_sock];
+            connect_host(l, host, sizeof(host));
+            snprintf(addr, sizeof(addr), "gops://%s:%d", host, l->port);
+            rc = add_target(g, &gp->pi, "gops", addr, l);
             if (rc < 0)
                 goto out;
         }
-        if (!s->conf->pprof)
-            continue;
-        for (size_t k = 0; k < n_mine; k++) {
-            if (gsock != NULL && mine[k].port == gsock->port)
+        for (size_t k = 0; k < gp->n_socks && s->conf->pprof; k++) {
+            const struct listen_sock *l = &gp->socks[k];
+            if ((int)k == gp->gops_sock)
                 continue;
+            struct cd_sd_local_probe *p = find_probe(s, &gp->pi, l->port);
             bool dup_port = false;
             for (size_t q = 0; q < k && !dup_port; q++)
-                dup_port = mine[q].port == mine[k].port;
-            if (dup_port)
-                continue; /* the same port on v4 and v6: probe once */
-            struct cd_sd_local_probe *p = find_probe(s, &pi, mine[k].port);
-            char host[64];
-            connect_host(&mine[k], host, sizeof(host));
-            if (p == NULL || (!p->is_pprof && now - p->probed_ms > CD_SD_LOCAL_NEG_PROBE_TTL_MS)) {
-                if (probes_left == 0) {
-                    rc = note(s,
-                              "more than %d ports to probe: the rest wait for the next "
-                              "refresh",
-                              s->conf->max_probes);
-                    if (rc < 0)
-                        goto out;
-                    continue;
-                }
-                probes_left--;
-                bool yes = probe_pprof(s, host, mine[k].port);
-                if (p == NULL) {
-                    struct cd_sd_local_probe *gp =
-                        realloc(s->probes, (s->n_probes + 1) * sizeof(*gp));
-                    if (gp == NULL) {
-                        rc = -ENOMEM;
-                        goto out;
-                    }
-                    s->probes = gp;
-                    p = &s->probes[s->n_probes++];
-                    memset(p, 0, sizeof(*p));
-                    p->pid = pi.pid;
-                    p->start_time = pi.start_time;
-                    p->port = mine[k].port;
-                }
-                p->is_pprof = yes;
-                p->probed_ms = now;
-            }
-            p->seen = true;
-            if (!p->is_pprof)
+                dup_port = gp->socks[q].port == l->port;
+            if (p == NULL || !p->is_pprof || dup_port)
                 continue;
-            char addr[128];
-            snprintf(addr, sizeof(addr), "http://%s:%d", host, mine[k].port);
-            rc = add_target(g, &pi, "pprof", addr, &mine[k]);
+            connect_host(l, host, sizeof(host));
+            snprintf(addr, sizeof(addr), "http://%s:%d", host, l->port);
+            rc = add_target(g, &gp->pi, "pprof", addr, l);
             if (rc < 0)
                 goto out;
         }
     }
+
     /* forget processes and binaries that are gone */
     size_t o = 0;
     for (size_t i = 0; i < s->n_probes; i++) {
@@ -1024,5 +1156,7 @@ out:
     cd_groups_free(&found);
     free(pids);
     free(ls.v);
+    free(procs);
+    free(jobs);
     return rc;
 }

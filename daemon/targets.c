@@ -490,8 +490,12 @@ static int build_entry(const struct cd_config *cfg, const struct cd_job_conf *jo
     t->labels = l;
     memset(&l, 0, sizeof(l));
     t->max_body_bytes = job->body_size_limit;
+    t->no_follow_redirects = !job->follow_redirects;
+    t->no_http2 = !job->enable_http2;
     t->kinds = calloc(n_picks, sizeof(*t->kinds));
-    if (t->job == NULL || t->kinds == NULL || copy_auth_tls(t, &job->auth, &job->tls) < 0) {
+    if (t->job == NULL || t->kinds == NULL || copy_auth_tls(t, &job->auth, &job->tls) < 0 ||
+        (job->proxy_url != NULL && job->proxy_url[0] != '\0' &&
+         (t->proxy_url = cd_str_dup(job->proxy_url)) == NULL)) {
         rc = -ENOMEM;
         goto drop_last;
     }
@@ -571,10 +575,13 @@ int cd_target_copy(struct cd_target *dst, const struct cd_target *src)
     dst->port = src->port;
     dst->max_body_bytes = src->max_body_bytes;
     dst->fingerprint = src->fingerprint;
+    dst->no_follow_redirects = src->no_follow_redirects;
+    dst->no_http2 = src->no_http2;
     if (str_or_null_dup(&dst->id, src->id) < 0 || str_or_null_dup(&dst->job, src->job) < 0 ||
         str_or_null_dup(&dst->address, src->address) < 0 ||
         str_or_null_dup(&dst->host, src->host) < 0 ||
         str_or_null_dup(&dst->process_key, src->process_key) < 0 ||
+        str_or_null_dup(&dst->proxy_url, src->proxy_url) < 0 ||
         cd_labels_copy(&dst->labels, &src->labels) < 0 ||
         copy_auth_tls(dst, &src->auth, &src->tls) < 0)
         return -ENOMEM;
