@@ -719,11 +719,16 @@ static int gops_dir(struct cd_sd_local *s, const struct proc_info *pi, char *out
 
 static int gops_port(struct cd_sd_local *s, const struct proc_info *pi, int *port)
 {
-    char dir[1024], path[1200], buf[32];
+    char dir[1024], path[1400], buf[32];
     int rc = gops_dir(s, pi, dir, sizeof(dir));
     if (rc < 0)
         return rc;
-    snprintf(path, sizeof(path), "%s/%d", dir, (int)pi->pid);
+    /* Through the process's own root (its mount namespace: PrivateTmp, chroots) and, for a
+     * relative $GOPS_CONFIG_DIR, its working directory, as the agent itself resolved it. */
+    if (dir[0] == '/')
+        snprintf(path, sizeof(path), "%s/%d/root%s/%d", s->proc, (int)pi->pid, dir, (int)pi->pid);
+    else
+        snprintf(path, sizeof(path), "%s/%d/cwd/%s/%d", s->proc, (int)pi->pid, dir, (int)pi->pid);
     size_t len;
     rc = read_small(path, buf, sizeof(buf), &len);
     if (rc < 0)

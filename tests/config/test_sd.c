@@ -322,6 +322,10 @@ static void fake_proc(const char *proc, int pid, const char *comm, const char *e
     assert_int_equal(cdt_write_file(p, text, strlen(text)), 0);
     snprintf(p, sizeof(p), "%s/exe", d);
     assert_int_equal(symlink(exe, p), 0);
+    snprintf(p, sizeof(p), "%s/root", d);
+    assert_int_equal(symlink("/", p), 0);
+    snprintf(p, sizeof(p), "%s/cwd", d);
+    assert_int_equal(symlink(g_dir, p), 0);
     snprintf(p, sizeof(p), "%s/environ", d);
     assert_int_equal(cdt_write_file(p, environ_text, environ_len), 0);
     snprintf(p, sizeof(p), "%s/fd", d);
@@ -364,7 +368,9 @@ static void test_local_fake_proc(void **state)
         "   2: 0100007F:10E3 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        "
         "0 780 1 0000000000000000 100 0 0 10 0\n"
         "   3: 0100007F:10E4 0100007F:9999 01 00000000:00000000 00:00000000 00000000  1000        "
-        "0 781 1 0000000000000000 100 0 0 10 0\n";
+        "0 781 1 0000000000000000 100 0 0 10 0\n"
+        "   4: 0100007F:10E4 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        "
+        "0 782 1 0000000000000000 100 0 0 10 0\n";
     const char *tcp6 = "  sl  local_address                         remote_address                "
                        "        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
                        "   0: 00000000000000000000000000000000:10E2 "
@@ -397,6 +403,14 @@ static void test_local_fake_proc(void **state)
     fake_proc(proc, 500, "home", go, env, (size_t)n, in500, 1);
     write_text(home, ".config/gops/500", "4323");
 
+    /* a relative $GOPS_CONFIG_DIR: the process's working directory (g_dir here) */
+    unsigned long in600[] = {782};
+    n = snprintf(env, sizeof(env), "GOPS_CONFIG_DIR=rel");
+    fake_proc(proc, 600, "rel", go, env, (size_t)n, in600, 1);
+    snprintf(buf, sizeof(buf), "mkdir -p %s/rel", g_dir);
+    assert_int_equal(system(buf), 0);
+    write_text(g_dir, "rel/600", "4324");
+
     struct cd_local_sd_conf conf;
     memset(&conf, 0, sizeof(conf));
     conf.gops = true;
@@ -415,7 +429,7 @@ static void test_local_fake_proc(void **state)
     const struct cd_group *g = &gs.v[0];
     for (size_t i = 0; i < g->n; i++)
         print_message("found %s pid=%s\n", g->v[i].address, cd_labels_get(&g->v[i].labels, "pid"));
-    assert_int_equal(g->n, 3);
+    assert_int_equal(g->n, 4);
     assert_string_equal(g->v[0].address, "gops://127.0.0.1:4321");
     const struct cd_labels *l = &g->v[0].labels;
     assert_string_equal(cd_labels_get(l, "pid"), "100");
@@ -429,12 +443,13 @@ static void test_local_fake_proc(void **state)
     assert_string_equal(cd_labels_get(&g->v[1].labels, "pid"), "400");
     assert_string_equal(g->v[2].address, "gops://127.0.0.1:4323");
     assert_string_equal(cd_labels_get(&g->v[2].labels, "pid"), "500");
+    assert_string_equal(g->v[3].address, "gops://127.0.0.1:4324");
     assert_int_equal(s.probes_sent, 1); /* port 1 of pid 100 */
     cd_groups_free(&gs);
 
     /* steady state: nothing is probed again, the executable is not re-read */
     assert_int_equal(cd_sd_local_refresh(&s, &gs), 0);
-    assert_int_equal(gs.v[0].n, 3);
+    assert_int_equal(gs.v[0].n, 4);
     assert_int_equal(s.probes_sent, 0);
     cd_groups_free(&gs);
 
@@ -442,7 +457,7 @@ static void test_local_fake_proc(void **state)
     snprintf(buf, sizeof(buf), "rm -rf %s/100", proc);
     assert_int_equal(system(buf), 0);
     assert_int_equal(cd_sd_local_refresh(&s, &gs), 0);
-    assert_int_equal(gs.v[0].n, 2);
+    assert_int_equal(gs.v[0].n, 3);
     cd_groups_free(&gs);
     cd_sd_local_destroy(&s);
 
