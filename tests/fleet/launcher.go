@@ -100,16 +100,14 @@ func runLauncher(o *options) int {
 		}
 	}
 
-	if o.list != "" {
-		infos := make([]targetInfo, len(children))
-		for i, c := range children {
-			infos[i] = c.info
-		}
-		if err := writeList(o.list, infos); err != nil {
-			logf("launcher: %v", err)
-			stopChildren(children, exits)
-			return 1
-		}
+	infos := make([]targetInfo, len(children))
+	for i, c := range children {
+		infos[i] = c.info
+	}
+	if err := writeOutputs(o, infos); err != nil {
+		logf("launcher: %v", err)
+		stopChildren(children, exits)
+		return 1
 	}
 	logf("launcher: %d targets ready", o.n)
 

@@ -37,6 +37,8 @@ type options struct {
 	workloads    string
 	hostiles     string
 	list         string
+	fileSD       string
+	fileSDJob    string
 	gopsDir      string
 	noGops       bool
 	pprofAddr    string
@@ -65,6 +67,8 @@ func run() int {
 	fs.StringVar(&o.workloads, "workloads", "", "with -n: comma-separated workloads assigned round-robin (overrides -workload)")
 	fs.StringVar(&o.hostiles, "hostiles", "", "with -n: comma-separated hostile modes assigned round-robin")
 	fs.StringVar(&o.list, "list", "", "once every target is ready, write the target list as JSON to this file (atomically)")
+	fs.StringVar(&o.fileSD, "file-sd", "", "once every target is ready, write them to this file as Prometheus file_sd JSON (atomically)")
+	fs.StringVar(&o.fileSDJob, "file-sd-job", "fleet", "the job label of the -file-sd entries")
 	fs.StringVar(&o.gopsDir, "gops-dir", "", "gops port-file directory (default: $GOPS_CONFIG_DIR, else $XDG_CONFIG_HOME/gops, else $HOME/.config/gops)")
 	fs.BoolVar(&o.noGops, "no-gops", false, "do not run the gops agent")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:0", "listen address for net/http/pprof")

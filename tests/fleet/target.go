@@ -4,6 +4,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -98,8 +99,8 @@ func runTarget(o *options, workload, hostile string) int {
 			stop()
 			return 1
 		}
-	} else if o.list != "" {
-		if err := writeList(o.list, []targetInfo{info}); err != nil {
+	} else {
+		if err := writeOutputs(o, []targetInfo{info}); err != nil {
 			logf("%v", err)
 			stop()
 			return 1
@@ -128,10 +129,54 @@ func reportReady(info targetInfo) error {
 	return json.NewEncoder(f).Encode(info)
 }
 
-// writeList writes the target list as FILE.tmp, then renames it over FILE, so a reader never
-// sees a partial list.
-func writeList(path string, targets []targetInfo) error {
-	b, err := json.MarshalIndent(targetList{Targets: targets}, "", "  ")
+// writeOutputs writes the -file-sd and -list files, each as FILE.tmp renamed over FILE, so a
+// reader never sees a partial file. The list goes last: its appearance means "all ready".
+func writeOutputs(o *options, targets []targetInfo) error {
+	if o.fileSD != "" {
+		if err := writeJSON(o.fileSD, fileSDGroups(targets, o.fileSDJob)); err != nil {
+			return err
+		}
+	}
+	if o.list != "" {
+		if err := writeJSON(o.list, targetList{Targets: targets}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sdGroup is one Prometheus file_sd target group.
+type sdGroup struct {
+	Targets []string          `json:"targets"`
+	Labels  map[string]string `json:"labels"`
+}
+
+// fileSDGroups lists every target twice at most: its pprof address, and its agent as
+// gops://127.0.0.1:PORT with the label agent="gops"; both carry the workload and hostile mode.
+func fileSDGroups(targets []targetInfo, job string) []sdGroup {
+	groups := []sdGroup{}
+	for _, t := range targets {
+		labels := map[string]string{"job": job, "workload": t.Workload, "hostile": t.Hostile}
+		groups = append(groups, sdGroup{
+			Targets: []string{fmt.Sprintf("127.0.0.1:%d", t.PprofPort)},
+			Labels:  labels,
+		})
+		if t.GopsPort != 0 {
+			gl := map[string]string{"agent": "gops"}
+			for k, v := range labels {
+				gl[k] = v
+			}
+			groups = append(groups, sdGroup{
+				Targets: []string{fmt.Sprintf("gops://127.0.0.1:%d", t.GopsPort)},
+				Labels:  gl,
+			})
+		}
+	}
+	return groups
+}
+
+func writeJSON(path string, v interface{}) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

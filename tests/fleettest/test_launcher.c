@@ -285,6 +285,45 @@ static void test_default_gops_dir(void **st)
     free(dir);
 }
 
+/* -file-sd: Prometheus file_sd groups, one per pprof address and one per gops agent. */
+static void test_file_sd(void **st)
+{
+    (void)st;
+    char *dir = cdt_tmpdir("fleet-sd");
+    char *sd = cdt_path(dir, "targets.json");
+    struct cdt_fleet f;
+    const char *args[] = {"-n",           "2",    "-workloads", "cpu,leak", "-file-sd", sd,
+                          "-file-sd-job", "demo", NULL};
+    assert_int_equal(cdt_fleet_start(&f, args, 30000), 0);
+    json_error_t jerr;
+    json_t *root = json_load_file(sd, 0, &jerr);
+    if (root == NULL)
+        fail_msg("%s: %s", sd, jerr.text);
+    assert_int_equal(json_array_size(root), 4);
+    for (size_t i = 0; i < 2; i++) {
+        json_t *pp = json_array_get(root, 2 * i), *gg = json_array_get(root, 2 * i + 1);
+        char want[64];
+        snprintf(want, sizeof(want), "127.0.0.1:%d", f.targets[i].pprof_port);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(pp, "targets"), 0)),
+                            want);
+        snprintf(want, sizeof(want), "gops://127.0.0.1:%d", f.targets[i].gops_port);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(gg, "targets"), 0)),
+                            want);
+        json_t *pl = json_object_get(pp, "labels"), *gl = json_object_get(gg, "labels");
+        assert_string_equal(json_string_value(json_object_get(pl, "job")), "demo");
+        assert_string_equal(json_string_value(json_object_get(pl, "workload")),
+                            f.targets[i].workload);
+        assert_null(json_object_get(pl, "agent"));
+        assert_string_equal(json_string_value(json_object_get(gl, "job")), "demo");
+        assert_string_equal(json_string_value(json_object_get(gl, "agent")), "gops");
+    }
+    json_decref(root);
+    cdt_fleet_stop(&f);
+    cdt_rmrf(dir);
+    free(sd);
+    free(dir);
+}
+
 static void test_bad_flags(void **st)
 {
     (void)st;
@@ -316,7 +355,7 @@ int main(void)
         cmocka_unit_test(test_single),         cmocka_unit_test(test_no_gops),
         cmocka_unit_test(test_launcher_three), cmocka_unit_test(test_launcher_sigkill),
         cmocka_unit_test(test_exit_after),     cmocka_unit_test(test_default_gops_dir),
-        cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_file_sd),        cmocka_unit_test(test_bad_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
