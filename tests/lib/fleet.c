@@ -393,12 +393,13 @@ done:
     return rc;
 }
 
-int cdt_gops_cmd(int port, int cmd, uint8_t **out, size_t *len, int timeout_ms)
+/* cdt_gops_exchange with outputs written only on success. */
+static int exchange_strict(int port, const uint8_t *req, size_t req_len, uint8_t **out, size_t *len,
+                           int timeout_ms)
 {
-    uint8_t req = (uint8_t)cmd;
     uint8_t *buf = NULL;
     size_t n = 0;
-    int rc = cdt_gops_exchange(port, &req, 1, CDT_FLEET_MAX_REPLY, &buf, &n, timeout_ms);
+    int rc = cdt_gops_exchange(port, req, req_len, CDT_FLEET_MAX_REPLY, &buf, &n, timeout_ms);
     if (rc != 0) {
         free(buf);
         return rc;
@@ -408,8 +409,15 @@ int cdt_gops_cmd(int port, int cmd, uint8_t **out, size_t *len, int timeout_ms)
     return 0;
 }
 
+int cdt_gops_cmd(int port, int cmd, uint8_t **out, size_t *len, int timeout_ms)
+{
+    uint8_t req = (uint8_t)cmd;
+    return exchange_strict(port, &req, 1, out, len, timeout_ms);
+}
+
 int cdt_gops_setgc(int port, int64_t percent, uint8_t **out, size_t *len, int timeout_ms)
 {
+    /* binary.PutVarint: zig-zag, then LEB128 */
     uint8_t req[16];
     size_t k = 0;
     req[k++] = 0x10;
@@ -419,16 +427,7 @@ int cdt_gops_setgc(int port, int64_t percent, uint8_t **out, size_t *len, int ti
         z >>= 7;
     }
     req[k++] = (uint8_t)z;
-    uint8_t *buf = NULL;
-    size_t n = 0;
-    int rc = cdt_gops_exchange(port, req, k, CDT_FLEET_MAX_REPLY, &buf, &n, timeout_ms);
-    if (rc != 0) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
+    return exchange_strict(port, req, k, out, len, timeout_ms);
 }
 
 /* ---------------------------------------------------------------------------------------------
