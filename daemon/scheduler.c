@@ -602,6 +602,11 @@ int64_t cd_scheduler_next_wake(struct cd_scheduler *s)
     return s->heap_n > 0 ? s->heap[0]->due : -1;
 }
 
+int64_t cd_scheduler_to_wall(const struct cd_scheduler *s, int64_t mono_ms)
+{
+    return mono_ms + s->wall_minus_mono;
+}
+
 void cd_scheduler_stats(const struct cd_scheduler *s, struct cd_scheduler_stats *out)
 {
     memset(out, 0, sizeof(*out));

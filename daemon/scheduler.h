@@ -135,6 +135,10 @@ void cd_scheduler_done(struct cd_scheduler *s, struct cd_scheduler_entry *e,
  * waiting are not counted: they start on the next cd_scheduler_done() or poll. */
 int64_t cd_scheduler_next_wake(struct cd_scheduler *s);
 
+/* The wall time (Unix ms) of a mono deadline, on the scheduler's fixed grid (exact, no jitter
+ * between two clock readings). */
+int64_t cd_scheduler_to_wall(const struct cd_scheduler *s, int64_t mono_ms);
+
 void cd_scheduler_stats(const struct cd_scheduler *s, struct cd_scheduler_stats *out);
 
 /* The hashed offset of (target, kind) within an interval (exposed for tests). */

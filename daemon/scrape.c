@@ -131,11 +131,6 @@ static void maybe_finish_stop(struct cd_scrape *sc);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
-static int64_t wall_of_mono(struct cd_scrape *sc, int64_t mono)
-{
-    return mono + (cd_clock_wall_ms(sc->clock) - cd_clock_mono_ms(sc->clock));
-}
-
 static void capreq_unref(struct capreq *c)
 {
     if (c == NULL || --c->refs > 0)
@@ -639,7 +634,7 @@ static void start_one(struct cd_scrape *sc, const struct cd_scheduler_start *st)
     r->snap = s;
     r->cap = cap; /* the token's reference moves to the run */
     s->start_ms = now_wall;
-    s->scheduled_ms = st->capture ? 0 : wall_of_mono(sc, st->due_mono_ms);
+    s->scheduled_ms = st->capture ? 0 : cd_scheduler_to_wall(sc->sched, st->due_mono_ms);
     if (cap != NULL) {
         if (cap->incident != NULL) {
             s->incident = cd_str_dup(cap->incident);
@@ -1228,7 +1223,6 @@ int cd_scrape_health(struct cd_scrape *sc, struct cd_scrape_health **out)
         return -ENOMEM;
     int rc = 0;
     pthread_mutex_lock(&sc->lock);
-    int64_t w2m = cd_clock_wall_ms(sc->clock) - cd_clock_mono_ms(sc->clock);
     h->targets = calloc(sc->n_targets > 0 ? sc->n_targets : 1, sizeof(*h->targets));
     if (h->targets == NULL)
         rc = -ENOMEM;
@@ -1267,7 +1261,7 @@ int cd_scrape_health(struct cd_scrape *sc, struct cd_scrape_health **out)
             k->last_error = cd_str_dup(ks->last_error);
             k->consecutive_failures = ks->failures;
             int64_t due = ks->scheduled && ks->entry != NULL ? cd_scheduler_due(ks->entry) : -1;
-            k->next_ms = due >= 0 ? due + w2m : 0;
+            k->next_ms = due >= 0 ? cd_scheduler_to_wall(sc->sched, due) : 0;
             if (k->kind == NULL || (ks->ever && k->last_status == NULL) ||
                 (ks->last_error != NULL && k->last_error == NULL)) {
                 rc = -ENOMEM;
