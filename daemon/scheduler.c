@@ -27,6 +27,7 @@ struct capture {
 };
 
 struct cd_scheduler_entry {
+    struct cd_scheduler_entry *aprev, *anext; /* every entry, whatever its state */
     char *target_id;
     char *kind;
     struct group *proc;   /* NULL: no exclusivity */
@@ -68,6 +69,7 @@ struct cd_scheduler {
     size_t heap_n, heap_cap;
     struct cd_scheduler_entry *ready_head, *ready_tail;
     size_t ready_n;
+    struct cd_scheduler_entry *all;
 
     struct group *groups[GROUP_BUCKETS];
     size_t n_entries;
@@ -287,6 +289,12 @@ int cd_scheduler_new(const struct cd_clock *clock, const struct cd_scheduler_opt
 
 static void entry_free(struct cd_scheduler *s, struct cd_scheduler_entry *e)
 {
+    if (e->aprev != NULL)
+        e->aprev->anext = e->anext;
+    else if (s->all == e)
+        s->all = e->anext;
+    if (e->anext != NULL)
+        e->anext->aprev = e->aprev;
     group_unref(s, e->proc);
     group_unref(s, e->serial);
     free(e->target_id);
@@ -300,16 +308,11 @@ void cd_scheduler_free(struct cd_scheduler *s)
 {
     if (s == NULL)
         return;
-    /* Every entry is in the heap, the ready list, or running; running ones are only reachable
-     * from the caller, which must have removed them (marked) first. Collect what we can see. */
-    while (s->ready_head != NULL) {
-        struct cd_scheduler_entry *e = s->ready_head;
-        ready_remove(s, e);
-        entry_free(s, e);
-    }
-    for (size_t i = 0; i < s->heap_n; i++) {
-        struct cd_scheduler_entry *e = s->heap[i];
+    /* Idle capture-only entries are in neither the heap nor the ready list: walk them all. */
+    while (s->all != NULL) {
+        struct cd_scheduler_entry *e = s->all;
         e->heap_index = SIZE_MAX;
+        e->in_ready = false;
         entry_free(s, e);
     }
     free(s->heap);
@@ -343,6 +346,10 @@ int cd_scheduler_add(struct cd_scheduler *s, const struct cd_scheduler_spec *spe
         return cd_err_set(err, -ENOMEM, "sched: out of memory");
     s->n_entries++;
     e->heap_index = SIZE_MAX;
+    e->anext = s->all;
+    if (s->all != NULL)
+        s->all->aprev = e;
+    s->all = e;
     e->target_id = cd_str_dup(spec->target_id);
     e->kind = cd_str_dup(spec->kind);
     e->captures = calloc((size_t)s->max_captures, sizeof(*e->captures));

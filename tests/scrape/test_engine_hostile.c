@@ -93,12 +93,18 @@ static void hard_reset(int fd)
 
 static void serve_gops(struct hs *s, int fd)
 {
-    int now = atomic_fetch_add(&s->gops_active, 1) + 1;
-    int prev = atomic_load(&s->gops_max);
-    while (now > prev && !atomic_compare_exchange_weak(&s->gops_max, &prev, now))
-        ;
     unsigned char cmd = 0;
-    if (recv(fd, &cmd, 1, 0) == 1) {
+    /* Requests the client is still waiting on are counted; the left-open busy connections are
+     * not (the client has given up on them; a real agent has moved on too). */
+    bool counted = false;
+    if (recv(fd, &cmd, 1, 0) == 1 && cmd != 0x06 && cmd != 0x08) {
+        counted = true;
+        int now = atomic_fetch_add(&s->gops_active, 1) + 1;
+        int prev = atomic_load(&s->gops_max);
+        while (now > prev && !atomic_compare_exchange_weak(&s->gops_max, &prev, now))
+            ;
+    }
+    if (cmd != 0) {
         static const char version[] = "go1.19.8\n";
         static const char stats[] = "goroutines: 3\nOS threads: 7\nGOMAXPROCS: 2\nnum CPU: 2\n";
         switch (cmd) {
@@ -127,7 +133,8 @@ static void serve_gops(struct hs *s, int fd)
             break;
         }
     }
-    atomic_fetch_sub(&s->gops_active, 1);
+    if (counted)
+        atomic_fetch_sub(&s->gops_active, 1);
 }
 
 /* One request per call; returns false when the connection must close. */

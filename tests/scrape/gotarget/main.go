@@ -15,8 +15,26 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"strings"
+	"sync"
 	"time"
 )
+
+// arrivals logs when each HTTP request arrives (Unix ns and path), for benchmarks that measure
+// how late a scraper starts its requests.
+type arrivals struct {
+	mu sync.Mutex
+	f  *os.File
+	h  http.Handler
+}
+
+func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	line := fmt.Sprintf("%d %s\n", time.Now().UnixNano(), r.URL.Path)
+	a.mu.Lock()
+	a.f.WriteString(line)
+	a.mu.Unlock()
+	a.h.ServeHTTP(w, r)
+}
 
 func burn() {
 	x := 0
@@ -84,10 +102,34 @@ func handle(c net.Conn, cpuSeconds, traceSeconds int) bool {
 func main() {
 	cpuSeconds := flag.Int("gops-cpu-seconds", 30, "how long the agent's CPU profile runs")
 	traceSeconds := flag.Int("gops-trace-seconds", 5, "how long the agent's trace runs")
+	ports := flag.Int("ports", 1, "how many pprof listeners (benchmarks: many endpoints, one process)")
+	doBurn := flag.Bool("burn", true, "keep a goroutine busy (something for the CPU profile)")
+	arrivalsFile := flag.String("arrivals", "", "append each HTTP request's arrival time here")
 	flag.Parse()
 	runtime.SetMutexProfileFraction(5)
 	runtime.SetBlockProfileRate(1000)
-	go burn()
+	if *doBurn {
+		go burn()
+	}
+	var handler http.Handler = http.DefaultServeMux
+	if *arrivalsFile != "" {
+		f, err := os.OpenFile(*arrivalsFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		handler = &arrivals{f: f, h: handler}
+	}
+	var extra []string
+	for i := 1; i < *ports; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		go http.Serve(l, handler)
+		extra = append(extra, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -98,8 +140,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	go http.Serve(hl, nil)
+	go http.Serve(hl, handler)
 	go serveAgent(gl, *cpuSeconds, *traceSeconds)
+	if len(extra) > 0 {
+		fmt.Printf("ports=%s\n", strings.Join(extra, ","))
+	}
 	fmt.Printf("pprof=%d gops=%d pid=%d\n", hl.Addr().(*net.TCPAddr).Port,
 		gl.Addr().(*net.TCPAddr).Port, os.Getpid())
 	os.Stdout.Sync()
