@@ -358,9 +358,10 @@ int main(int argc, char **argv)
             nanosleep(&ts, NULL); /* the peer is a cron job: it is the one sleeping */
         }
         ticks_wall[i] = cd_clock_now_wall_ms();
-        char *cmd = cd_str_printf("xargs -a %s -P 64 -n 16 curl -s -o /dev/null", urls);
+        /* One curl per URL: -o applies to one URL only, and bodies must not reach our stdout. */
+        char *cmd = cd_str_printf("xargs -a %s -P 64 -I{} curl -s -o /dev/null {}", urls);
         char *av[] = {"/bin/sh", "-c", cmd, NULL};
-        kids[i] = cdt_spawn(av, NULL);
+        kids[i] = cdt_spawn(av, "/dev/null");
         free(cmd);
     }
     for (int i = 0; i < nt; i++) {
