@@ -8,10 +8,7 @@
 
 #include "cdtest.h"
 
-#if __has_include("fleet.h")
 #include "fleet.h"
-#define HAVE_FLEET 1
-#endif
 
 #include <errno.h>
 #include <limits.h>
@@ -325,7 +322,6 @@ static void test_empty_and_early_close(void **state)
     free(dir);
 }
 
-#ifdef HAVE_FLEET
 struct fleet_want {
     struct obs *o;
     int pid;
@@ -353,15 +349,10 @@ static bool fleet_seen(void *ctx)
     }
     return w->gone ? found == 0 : found == 2;
 }
-#endif
 
 static void test_local_fleet(void **state)
 {
     (void)state;
-#ifndef HAVE_FLEET
-    print_message("skipped: tests/lib/fleet.h (the Go test fleet helper) is not here yet\n");
-    skip();
-#else
     char *dir = cdt_tmpdir("disc-local");
     /* The fleet helper always passes -gops-dir <its own dir>. The process's environment names
      * where discovery must look ($GOPS_CONFIG_DIR), so point that at a path we control and make
@@ -421,7 +412,6 @@ static void test_local_fleet(void **state)
     cdt_rmrf(dir);
     free(dir);
     free(link);
-#endif
 }
 
 int main(void)
