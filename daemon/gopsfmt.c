@@ -269,7 +269,7 @@ static const struct {
     {"debug-gc", "debug_gc", M_BOOL, ERA_ANY},
 };
 
-struct gops_doc {
+struct cd_gopsfmt {
     json_t *root;
     json_t *unknown;
     json_t *approx;
@@ -277,13 +277,13 @@ struct gops_doc {
     int bad;
 };
 
-static void list_key(struct gops_doc *d, json_t *arr, const char *k, size_t n)
+static void list_key(struct cd_gopsfmt *d, json_t *arr, const char *k, size_t n)
 {
     if (json_array_size(arr) < GOPS_MAX_LISTED_KEYS)
         d->bad |= cd_textscan_jpush(arr, cd_textscan_json_str(k, n));
 }
 
-static int memstats_line(struct gops_doc *d, json_t *ms, const char *k, size_t kn, const char *v,
+static int memstats_line(struct cd_gopsfmt *d, json_t *ms, const char *k, size_t kn, const char *v,
                          size_t vn, bool *has_total, int *era_seen, size_t *known)
 {
     size_t i;
@@ -405,7 +405,7 @@ static const char *agent_version(int era)
     return "v0.3.2-or-older";
 }
 
-static int read_memstats(struct gops_doc *d, const char *data, size_t len, struct cd_err *err)
+static int read_memstats(struct cd_gopsfmt *d, const char *data, size_t len, struct cd_err *err)
 {
     json_t *ms = json_object();
     d->bad |= cd_textscan_jset(d->root, "memstats", ms);
@@ -439,7 +439,7 @@ static int read_memstats(struct gops_doc *d, const char *data, size_t len, struc
 /* ---------------------------------------------------------------------------------------------
  * stats and version */
 
-static int read_stats(struct gops_doc *d, const char *data, size_t len, struct cd_err *err)
+static int read_stats(struct cd_gopsfmt *d, const char *data, size_t len, struct cd_err *err)
 {
     static const struct {
         const char *key;
@@ -482,7 +482,7 @@ static int read_stats(struct gops_doc *d, const char *data, size_t len, struct c
     return 0;
 }
 
-static int read_version(struct gops_doc *d, const char *data, size_t len, struct cd_err *err)
+static int read_version(struct cd_gopsfmt *d, const char *data, size_t len, struct cd_err *err)
 {
     struct cd_textscan sc;
     cd_textscan_init(&sc, data, len);
@@ -577,7 +577,7 @@ int cd_gopsfmt_summarize(enum cd_format fmt, const uint8_t *data, size_t len,
         cd_parse_limits_default(&dflt);
         lim = &dflt;
     }
-    struct gops_doc d = {0};
+    struct cd_gopsfmt d = {0};
     struct cd_summary sum;
     cd_summary_init(&sum);
     int rc = 0;
