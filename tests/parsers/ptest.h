@@ -53,4 +53,30 @@ struct cd_summary;
 double ptest_series(const struct cd_summary *s, const char *name);
 bool ptest_has_series(const struct cd_summary *s, const char *name);
 
+/* `go tool pprof -top` output: the total and every row (flat, cum, name without " (inline)"). */
+struct ptest_top_row {
+    char *name;
+    double flat, cum;
+};
+
+struct ptest_top {
+    double total;
+    bool has_total;
+    struct ptest_top_row *rows;
+    size_t n;
+};
+
+void ptest_parse_top(char *out, struct ptest_top *t);
+void ptest_top_free(struct ptest_top *t);
+bool ptest_near(double a, double b); /* equal within rounding of printed integers */
+/* Runs `$CD_GO tool pprof -symbolize=none -top -nodecount=0 -nodefraction=0` with
+ * -sample_index=index (or `extra` instead) and -unit=unit (when not NULL) on path; its stdout,
+ * malloc'd. Fails the test when the tool fails. */
+char *ptest_run_pprof(const char *path, size_t index, const char *unit, const char *extra);
+/* Compares every sample type of our summary of path (taken with top_n covering every function)
+ * with go tool pprof's: totals and every function's flat and cum. Fails the test on a
+ * difference; returns the rows compared. Rows pprof names after a binary ("[app]",
+ * "<unknown>": frames without function info, which we name by address) are skipped. */
+size_t ptest_pprof_matches(const char *label, const char *path, const struct cd_summary *s);
+
 #endif
