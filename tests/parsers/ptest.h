@@ -63,7 +63,7 @@ struct ptest_top {
     double total;
     bool has_total;
     struct ptest_top_row *rows;
-    size_t n;
+    size_t n, cap;
 };
 
 void ptest_parse_top(char *out, struct ptest_top *t);
