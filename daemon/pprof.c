@@ -585,14 +585,17 @@ static bool id_index(const struct pp_ids *ids, size_t n, const struct pp_idmap *
     return idmap_get(m, id, idx);
 }
 
+/* Against the final size of the string table (known from the first walk, so indexes can be
+ * checked before the strings themselves have been read). */
 static int check_str(struct cd_pprof *pp, int64_t idx, const char *what, size_t item)
 {
-    if (idx >= 0 && (uint64_t)idx < pp->n_strings)
+    size_t n = pp->counts[F_STRING_TABLE];
+    if (idx >= 0 && (uint64_t)idx < n)
         return 0;
     return cd_err_set(pp->err, -EBADMSG,
                       "pprof: %s #%zu: string index %" PRId64 " out of range (string_table has "
                       "%zu entries)",
-                      what, item, idx, pp->n_strings);
+                      what, item, idx, n);
 }
 
 static struct pp_str str_at(const struct cd_pprof *pp, int64_t idx)
@@ -863,15 +866,12 @@ static int check_mappings(struct cd_pprof *pp, const int64_t *info)
 }
 
 /* Function names become nodes: one per distinct name. names: name, system_name, filename. */
-static int intern_functions(struct cd_pprof *pp, const int64_t *names)
+static int intern_functions(struct cd_pprof *pp, const uint32_t *names)
 {
     int r = index_ids(pp, "function", &pp->func_id, pp->n_funcs, &pp->func_ids);
     if (r < 0)
         return r;
     for (size_t i = 0; i < pp->n_funcs; i++) {
-        for (int k = 0; k < 3; k++)
-            if ((r = check_str(pp, names[i * 3 + k], "function", i)) < 0)
-                return r;
         struct pp_str name = str_at(pp, names[i * 3]);
         if (name.len == 0)
             name = str_at(pp, names[i * 3 + 1]);
@@ -897,7 +897,7 @@ static int walk_small(struct cd_pprof *pp)
     pp->comments = cd_arena_alloc(&pp->perm, pp->n_comments * sizeof(*pp->comments));
     /* String indexes of functions and mappings wait in scratch for the string table's end. */
     struct cd_arena_mark base = cd_arena_mark(&pp->scratch);
-    int64_t *fnames = cd_arena_alloc(&pp->scratch, nf * 3 * sizeof(int64_t));
+    uint32_t *fnames = cd_arena_alloc(&pp->scratch, nf * 3 * sizeof(uint32_t));
     int64_t *minfo = cd_arena_alloc(&pp->scratch, nm * 3 * sizeof(int64_t));
     if (!pp->strings || !pp->types || !pp->func_node || !pp->comments || !fnames || !minfo)
         return oom(pp);
@@ -954,9 +954,14 @@ static int walk_small(struct cd_pprof *pp)
                 return walk_err(pp, &f, pp->n_funcs, "malformed Function");
             if ((r = ids_add(pp, &pp->func_id, pp->n_funcs, fn->id)) < 0)
                 return r;
-            fnames[pp->n_funcs * 3] = fn->name;
-            fnames[pp->n_funcs * 3 + 1] = fn->system_name;
-            fnames[pp->n_funcs * 3 + 2] = fn->filename;
+            /* checked now, so they fit in 32 bits (the table is smaller than the profile) */
+            if ((r = check_str(pp, fn->name, "function", pp->n_funcs)) < 0 ||
+                (r = check_str(pp, fn->system_name, "function", pp->n_funcs)) < 0 ||
+                (r = check_str(pp, fn->filename, "function", pp->n_funcs)) < 0)
+                return r;
+            fnames[pp->n_funcs * 3] = (uint32_t)fn->name;
+            fnames[pp->n_funcs * 3 + 1] = (uint32_t)fn->system_name;
+            fnames[pp->n_funcs * 3 + 2] = (uint32_t)fn->filename;
             pp->n_funcs++;
             break;
         }
