@@ -121,7 +121,9 @@ struct cd_goroutine {
     struct cd_err *err;
     const char *base;
     struct cd_arena arena;
-    struct gr_frame *frames; /* scratch, lim->max_stack_depth */
+    struct gr_frame *frames; /* scratch, max_depth entries */
+    size_t max_depth;        /* lim->max_stack_depth, or fewer when the text cannot hold more */
+    size_t max_waiters;      /* lim->top_n, likewise */
     struct gr_block b;
     bool debug1;
     struct gr_span profile;
@@ -492,7 +494,7 @@ static void waiter_sift_down(struct gr_waiter *h, size_t n, size_t i)
 
 static void add_waiter(struct cd_goroutine *g, const struct gr_waiter *w)
 {
-    size_t cap = g->lim->top_n;
+    size_t cap = g->max_waiters;
     if (cap == 0)
         return;
     struct gr_waiter *h = g->waiters;
@@ -692,7 +694,7 @@ static void fold_block(struct cd_goroutine *g, const struct gr_block *b)
 static void push_frame(struct cd_goroutine *g, struct gr_block *b, struct gr_span fn)
 {
     b->depth++;
-    if (b->n_frames < g->lim->max_stack_depth) {
+    if (b->n_frames < g->max_depth) {
         struct gr_frame *f = &g->frames[b->n_frames++];
         f->fn = fn;
         f->file = span(NULL, 0);
@@ -1356,8 +1358,12 @@ int cd_goroutine_summarize(const uint8_t *data, size_t len, const struct cd_pars
                         len, lim->max_input);
         goto fail;
     }
-    g.frames = cd_arena_alloc(&g.arena, lim->max_stack_depth * sizeof(*g.frames));
-    g.waiters = cd_arena_alloc(&g.arena, lim->top_n * sizeof(*g.waiters));
+    /* A frame takes at least two lines of four bytes, a goroutine a 20-byte header: tables never
+     * need to be larger than the text allows, whatever the limits say. */
+    g.max_depth = lim->max_stack_depth < len / 8 + 1 ? lim->max_stack_depth : len / 8 + 1;
+    g.max_waiters = lim->top_n < len / 20 + 1 ? lim->top_n : len / 20 + 1;
+    g.frames = cd_arena_alloc(&g.arena, g.max_depth * sizeof(*g.frames));
+    g.waiters = cd_arena_alloc(&g.arena, g.max_waiters * sizeof(*g.waiters));
     if (g.frames == NULL || g.waiters == NULL || table_init(&g, &g.groups, 64) < 0 ||
         table_init(&g, &g.states, 64) < 0 || table_init(&g, &g.creators, 64) < 0 ||
         table_init(&g, &g.pileups, 64) < 0) {

@@ -63,8 +63,8 @@ struct cd_heaptext {
     int64_t rate;
     struct ht_values header, totals;
     size_t records, unparsed, order;
-    struct ht_record *top; /* min-heap by inuse_space, lim->top_n entries */
-    size_t n_top;
+    struct ht_record *top; /* min-heap by inuse_space, max_top entries */
+    size_t n_top, max_top;
     struct ht_record cur;
     bool in_record;
     int64_t pause_ns[256];
@@ -140,7 +140,7 @@ static bool rec_before(const struct ht_record *a, const struct ht_record *b)
 
 static void keep_top(struct cd_heaptext *h, const struct ht_record *r)
 {
-    size_t cap = h->lim->top_n;
+    size_t cap = h->max_top;
     struct ht_record *t = h->top;
     if (cap == 0)
         return;
@@ -453,8 +453,10 @@ int cd_heaptext_summarize(const uint8_t *data, size_t len, const struct cd_parse
         cd_textscan_i64(rest + 5, rest_len - 5, &two_rate) == 0 && two_rate > 0)
         h.rate = two_rate / 2;
     h.root = json_object();
-    h.top = lim->top_n ? calloc(lim->top_n, sizeof(*h.top)) : NULL;
-    if (h.root == NULL || (lim->top_n && h.top == NULL)) {
+    /* a record line is at least 16 bytes: no more rows than the text can hold */
+    h.max_top = lim->top_n < len / 16 + 1 ? lim->top_n : len / 16 + 1;
+    h.top = h.max_top ? calloc(h.max_top, sizeof(*h.top)) : NULL;
+    if (h.root == NULL || (h.max_top && h.top == NULL)) {
         rc = cd_err_set(err, -ENOMEM, "heap text: out of memory");
         goto fail;
     }
