@@ -1131,9 +1131,11 @@ static void add_wrap(int64_t *acc, int64_t x)
     *acc = (int64_t)((uint64_t)*acc + (uint64_t)x);
 }
 
-/* Adds one sample's values to the totals and to the flat/cum of the nodes on its stack. */
-static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t *locs,
-                           size_t n_locs)
+/* Adds one sample's values to the totals and to the flat/cum of the nodes on its stack. -EBADMSG
+ * for a location id the profile does not have (the summary is abandoned then, so what was added
+ * before it does not matter). */
+static int account_sample(struct cd_pprof *pp, const int64_t *v, const uint64_t *ids, size_t n_locs,
+                          size_t item)
 {
     size_t nt = pp->n_types, stride = nt + 1;
     for (size_t k = 0; k < nt; k++) {
@@ -1144,7 +1146,13 @@ static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t
     size_t depth = 0, max_depth = pp->lim->max_stack_depth;
     bool leaf = true;
     for (size_t i = 0; i < n_locs; i++) {
-        uint32_t info = pp->loc_info[locs[i]];
+        uint32_t loc;
+        if (!id_index(&pp->loc_id, pp->n_locs, &pp->loc_ids, ids[i], &loc))
+            return cd_err_set(pp->err, -EBADMSG,
+                              "pprof: sample #%zu refers to location id %" PRIu64
+                              ", which is not in the profile",
+                              item, ids[i]);
+        uint32_t info = pp->loc_info[loc];
         const uint32_t *node, *end;
         uint32_t one;
         if (info & PP_ONE_NODE) {
@@ -1158,7 +1166,7 @@ static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t
         for (; node < end; node++) {
             if (depth++ >= max_depth) {
                 pp->truncated_stacks++;
-                return;
+                return 0;
             }
             if (leaf) {
                 int64_t *frow = &pp->flat[(size_t)*node * nt];
@@ -1174,6 +1182,7 @@ static void account_sample(struct cd_pprof *pp, const int64_t *v, const uint32_t
             }
         }
     }
+    return 0;
 }
 
 /* Pass 4: every sample, one at a time. */
@@ -1210,19 +1219,9 @@ static int walk_samples(struct cd_pprof *pp)
             return cd_err_set(pp->err, -EBADMSG,
                               "pprof: sample #%zu has %zu values for %zu sample types", item,
                               s->n_value, nt);
-        uint32_t *locs = cd_arena_alloc(&pp->scratch, s->n_location_id * sizeof(uint32_t));
-        if (locs == NULL)
-            return oom(pp);
-        for (size_t i = 0; i < s->n_location_id; i++) {
-            if (!id_index(&pp->loc_id, pp->n_locs, &pp->loc_ids, s->location_id[i], &locs[i]))
-                return cd_err_set(pp->err, -EBADMSG,
-                                  "pprof: sample #%zu refers to location id %" PRIu64
-                                  ", which is not in the profile",
-                                  item, s->location_id[i]);
-        }
-        if ((r = sample_labels(pp, s, item)) < 0)
+        if ((r = sample_labels(pp, s, item)) < 0 ||
+            (r = account_sample(pp, s->value, s->location_id, s->n_location_id, item)) < 0)
             return r;
-        account_sample(pp, s->value, locs, s->n_location_id);
         pp->n_samples++;
         cd_arena_rewind(&pp->scratch, mark);
     }
