@@ -61,7 +61,21 @@ func summary(p *profile.Profile, n int) (totals []int64, flat, cum [][]row) {
 		names = append(names, s)
 		return len(names) - 1
 	}
-	locNodes := make(map[uint64][]int, len(p.Location))
+	// Nodes per location, in a slice indexed by id when ids are small (Go numbers them 1..n),
+	// so the sample loop below does no map lookups.
+	var maxID uint64
+	for _, l := range p.Location {
+		if l.ID > maxID {
+			maxID = l.ID
+		}
+	}
+	var bySlice [][]int
+	var byMap map[uint64][]int
+	if maxID <= uint64(2*len(p.Location)+16) {
+		bySlice = make([][]int, maxID+1)
+	} else {
+		byMap = make(map[uint64][]int, len(p.Location))
+	}
 	for _, l := range p.Location {
 		var nodes []int
 		addr := -1
@@ -76,7 +90,11 @@ func summary(p *profile.Profile, n int) (totals []int64, flat, cum [][]row) {
 		if len(l.Line) == 0 {
 			nodes = append(nodes, intern(fmt.Sprintf("0x%x", l.Address)))
 		}
-		locNodes[l.ID] = nodes
+		if bySlice != nil {
+			bySlice[l.ID] = nodes
+		} else {
+			byMap[l.ID] = nodes
+		}
 	}
 	nt := len(p.SampleType)
 	fl := make([]int64, len(names)*nt)
@@ -89,7 +107,13 @@ func summary(p *profile.Profile, n int) (totals []int64, flat, cum [][]row) {
 		}
 		leaf := true
 		for _, l := range s.Location {
-			for _, nd := range locNodes[l.ID] {
+			var nodes []int
+			if bySlice != nil {
+				nodes = bySlice[l.ID]
+			} else {
+				nodes = byMap[l.ID]
+			}
+			for _, nd := range nodes {
 				if leaf {
 					for k := 0; k < nt; k++ {
 						fl[nd*nt+k] += s.Value[k]
