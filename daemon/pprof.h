@@ -15,8 +15,11 @@
  * scratch space that is reused, so memory stays near the size of the decompressed profile.
  * Validation follows pprof's own (profile.Parse + CheckValid): string_table[0] must be "", ids
  * are non-zero and unique, every string index, location id and function id must resolve, every
- * sample has one value per sample type. Legacy (pre-protobuf) profiles and debug=1 texts are
- * rejected with an error that says so ("pprof: legacy text/heap format is not supported").
+ * sample has one value per sample type (a location line without a function id is tolerated and
+ * counts by address; pprof would reject it). Legacy (pre-protobuf) profiles and debug=1 texts are
+ * rejected with an error that says so ("pprof: legacy text/heap format is not supported"): the
+ * texts have their own parsers, goroutine.h (count profiles, dumps) and heaptext.h (heap text).
+ * Memory: the gunzip buffer (max_decompressed) and the arena together stay under max_memory.
  *
  * Flat and cum: a sample's flat value goes to its leaf frame (the first line of its first
  * location: inlined frames are listed innermost first); its cum value goes once to every distinct
