@@ -4,6 +4,7 @@
 #include "hash.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -353,9 +354,24 @@ static int set_new(json_t *obj, const char *key, json_t *val)
     return json_object_set_new(obj, key, val) == 0 ? 0 : -ENOMEM;
 }
 
+static json_t *json_u64(uint64_t v)
+{
+    return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
 static int set_u64(json_t *obj, const char *key, uint64_t v)
 {
-    return set_new(obj, key, json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v));
+    return set_new(obj, key, json_u64(v));
+}
+
+/* Whole nanoseconds in [0, 9.2e18]: sums over hostile timestamps can be anything, NaN included. */
+static double ns_clamp(double ns)
+{
+    if (!(ns >= 0))
+        return 0;
+    if (ns > 9.2e18)
+        return 9.2e18;
+    return trunc(ns);
 }
 
 /* ns values are null when the trace gave no frequency (truncated v1 traces lose the footer). */
@@ -363,11 +379,7 @@ static int set_ns(const struct cd_tracesum *ts, json_t *obj, const char *key, do
 {
     if (ts->freq == 0)
         return set_new(obj, key, json_null());
-    if (!(ns >= 0))
-        ns = 0;
-    if (ns > 9.2e18)
-        ns = 9.2e18;
-    return set_new(obj, key, json_integer((json_int_t)ns));
+    return set_new(obj, key, json_integer((json_int_t)ns_clamp(ns)));
 }
 
 static int name_cmp(const void *pa, const void *pb)
@@ -419,8 +431,7 @@ static json_t *names_object(const struct cd_tracesum_names *t, size_t top_n)
         json_t *key = json_name(v[i]->s, v[i]->len);
         if (key == NULL)
             goto fail;
-        int rc =
-            json_object_set_new(o, json_string_value(key), json_integer((json_int_t)v[i]->count));
+        int rc = json_object_set_new(o, json_string_value(key), json_u64(v[i]->count));
         json_decref(key);
         if (rc != 0)
             goto fail;
@@ -523,7 +534,7 @@ int cd_tracesum_json(const struct cd_tracesum *ts, const char *error, json_t **o
     double dur = ts->have_time ? ts->t_max_ns - ts->t_min_ns : 0;
     if (set_u64(o, "bytes", ts->input_bytes) < 0 ||
         set_u64(o, "bytes_parsed", ts->bytes_parsed) < 0 ||
-        set_new(o, "frequency", ts->freq ? json_integer((json_int_t)ts->freq) : json_null()) < 0 ||
+        set_new(o, "frequency", ts->freq ? json_u64(ts->freq) : json_null()) < 0 ||
         set_ns(ts, o, "duration_ns", dur) < 0 ||
         set_new(o, "wall_start_unix_ns",
                 ts->have_wall ? json_integer(ts->wall_start_unix_ns) : json_null()) < 0 ||
@@ -552,11 +563,10 @@ int cd_tracesum_json(const struct cd_tracesum *ts, const char *error, json_t **o
     rc = -ENOMEM;
 
     if (set_u64(o, "batches", ts->batches) < 0 ||
-        set_new(o, "generations",
-                ts->family == 2 ? json_integer((json_int_t)ts->generations) : json_null()) < 0 ||
+        set_new(o, "generations", ts->family == 2 ? json_u64(ts->generations) : json_null()) < 0 ||
         set_new(o, "first_generation",
-                ts->family == 2 && ts->generations > 0 ? json_integer((json_int_t)ts->first_gen)
-                                                       : json_null()) < 0 ||
+                ts->family == 2 && ts->generations > 0 ? json_u64(ts->first_gen) : json_null()) <
+            0 ||
         set_u64(o, "experimental_batches", ts->exp_batches) < 0 ||
         set_u64(o, "clock_snapshots", ts->clock_snapshots) < 0 ||
         set_u64(o, "strings", ts->strings) < 0 || set_u64(o, "stacks", ts->stacks) < 0 ||
@@ -655,7 +665,7 @@ int cd_tracesum_series(const struct cd_tracesum *ts, struct cd_summary *out, str
     for (size_t i = 0; i < sizeof(pts) / sizeof(pts[0]); i++) {
         if (pts[i].timed && ts->freq == 0)
             continue;
-        double v = pts[i].timed ? (double)(int64_t)pts[i].value : pts[i].value;
+        double v = pts[i].timed ? ns_clamp(pts[i].value) : pts[i].value;
         int rc = cd_summary_add_series(out, pts[i].name, v);
         if (rc < 0)
             return cd_err_set(err, rc, "trace: adding series %s failed", pts[i].name);

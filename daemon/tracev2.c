@@ -321,12 +321,15 @@ static int finish_gen(struct cd_tracev2 *p, bool complete, struct cd_err *err)
         if (!ts->have_time || z > ts->t_max_ns)
             ts->t_max_ns = z;
         ts->have_time = true;
-        if (first && p->gen_clock) {
+        /* Integers where it matters: a double has no nanoseconds left at 1.7e18. */
+        if (first && p->gen_clock && p->clock_sec < 9000000000ULL &&
+            p->clock_nsec < 1000000000ULL) {
             double off = ((double)p->clock_ts - (double)p->gen_tmin) * k;
-            double wall = (double)p->clock_sec * 1e9 + (double)p->clock_nsec - off;
-            if (wall > 0 && wall < 9.2e18) {
+            int64_t base = (int64_t)p->clock_sec * 1000000000LL + (int64_t)p->clock_nsec;
+            double wall = (double)base - off;
+            if (wall > 0 && wall < 9e18) {
                 ts->have_wall = true;
-                ts->wall_start_unix_ns = (int64_t)wall;
+                ts->wall_start_unix_ns = base - (int64_t)off;
             }
         }
     }
