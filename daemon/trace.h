@@ -36,8 +36,9 @@
  *                     GoDestroy + GoDestroySyscall + GoSwitchDestroy; max_live = the highest
  *                     at_start + created − ended so far, in time order
  *   gc                {count, total_ns, mark_assists, heap_alloc_max_bytes, heap_goal_max_bytes}
- *                     count = GCStart / GCBegin; total_ns = Σ start→end (v2: a GCActive opens
- *                     the interval at its generation's start); total_ns null without frequency
+ *                     count = GCStart / GCBegin (a GC already running when the trace starts
+ *                     is not counted, but its time is: v2 GCActive opens the interval at its
+ *                     generation's start); total_ns = Σ start→end, null without frequency
  *   stw               {count, total_ns, by_kind: {"GC mark termination": {count, total_ns}}}
  *   procs             {max, last, seen}: GOMAXPROCS (Gomaxprocs / ProcsChange) highest and
  *                     last in time order; distinct P ids started (ids < 4096)
