@@ -243,25 +243,32 @@ void cd_tracesum_names_add(struct cd_tracesum_names *t, const char *s, size_t le
 /* ---------------------------------------------------------------------------------------------
  * ordered events */
 
-void cd_tracesum_oevs_push(struct cd_tracesum_oevs *o, uint64_t ts, uint32_t seq, uint8_t kind,
-                           uint64_t arg, uint64_t m)
+void cd_tracesum_oevs_push(struct cd_tracesum_oevs *o, uint64_t ts, uint8_t kind, uint64_t arg,
+                           uint64_t m)
 {
     if (o->n == o->cap) {
         size_t ncap = o->cap ? o->cap * 2 : 256;
-        if (!budget_take(o->budget, (ncap - o->cap) * sizeof(*o->v))) {
+        size_t more = (ncap - o->cap) * (sizeof(*o->v) + sizeof(*o->keys));
+        if (!budget_take(o->budget, more)) {
             o->dropped++;
             return;
         }
         struct cd_tracesum_oev *nv = realloc(o->v, ncap * sizeof(*nv));
-        if (nv == NULL) {
-            budget_give(o->budget, (ncap - o->cap) * sizeof(*o->v));
+        if (nv != NULL)
+            o->v = nv;
+        struct cd_tracesum_okey *nk = nv ? realloc(o->keys, ncap * sizeof(*nk)) : NULL;
+        if (nk != NULL)
+            o->keys = nk;
+        if (nv == NULL || nk == NULL) { /* the old arrays stay valid at the old size */
+            budget_give(o->budget, more);
             o->dropped++;
             return;
         }
-        o->v = nv;
         o->cap = ncap;
     }
-    o->v[o->n++] = (struct cd_tracesum_oev){.ts = ts, .arg = arg, .m = m, .seq = seq, .kind = kind};
+    o->v[o->n] = (struct cd_tracesum_oev){.arg = arg, .m = m, .kind = kind};
+    o->keys[o->n] = (struct cd_tracesum_okey){.ts = ts, .idx = o->n};
+    o->n++;
 }
 
 void cd_tracesum_oevs_clear(struct cd_tracesum_oevs *o)
@@ -274,27 +281,74 @@ void cd_tracesum_oevs_free(struct cd_tracesum_oevs *o)
     if (o == NULL)
         return;
     free(o->v);
-    budget_give(o->budget, o->cap * sizeof(*o->v));
+    free(o->keys);
+    budget_give(o->budget, o->cap * (sizeof(*o->v) + sizeof(*o->keys)));
     o->v = NULL;
+    o->keys = NULL;
     o->n = o->cap = 0;
 }
 
-static int oev_cmp(const void *pa, const void *pb)
+static int okey_cmp(const void *pa, const void *pb)
 {
-    const struct cd_tracesum_oev *a = pa, *b = pb;
+    const struct cd_tracesum_okey *a = pa, *b = pb;
     if (a->ts != b->ts)
         return a->ts < b->ts ? -1 : 1;
-    return a->seq < b->seq ? -1 : a->seq > b->seq;
+    return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
+
+#define RADIX_BITS 11
+#define RADIX_SIZE (1u << RADIX_BITS)
 
 void cd_tracesum_oevs_sort(struct cd_tracesum_oevs *o)
 {
-    /* Batches are time-ordered runs, so most of the list is sorted already. */
+    size_t n = o->n;
+    struct cd_tracesum_okey *k = o->keys;
     bool sorted = true;
-    for (size_t i = 1; i < o->n && sorted; i++)
-        sorted = oev_cmp(&o->v[i - 1], &o->v[i]) <= 0;
-    if (!sorted)
-        qsort(o->v, o->n, sizeof(*o->v), oev_cmp);
+    uint64_t lo = n ? k[0].ts : 0, hi = lo;
+    for (size_t i = 1; i < n; i++) {
+        if (k[i].ts < k[i - 1].ts)
+            sorted = false;
+        if (k[i].ts < lo)
+            lo = k[i].ts;
+        if (k[i].ts > hi)
+            hi = k[i].ts;
+    }
+    if (sorted) /* keys were pushed in file order, so ties are already in order */
+        return;
+    /* Batches are sorted runs interleaved across Ps/Ms: a stable LSD radix sort on the offset
+     * from the earliest time needs only as many passes as the time span has digits. */
+    size_t bytes = n * sizeof(*k);
+    bool charged = budget_take(o->budget, bytes);
+    struct cd_tracesum_okey *tmp = charged ? malloc(bytes) : NULL;
+    if (tmp == NULL) {
+        if (charged)
+            budget_give(o->budget, bytes);
+        qsort(k, n, sizeof(*k), okey_cmp); /* in place, no extra memory */
+        return;
+    }
+    uint64_t span = hi - lo;
+    size_t count[RADIX_SIZE];
+    struct cd_tracesum_okey *src = k, *dst = tmp;
+    for (unsigned shift = 0; shift < 64 && (span >> shift) != 0; shift += RADIX_BITS) {
+        memset(count, 0, sizeof(count));
+        for (size_t i = 0; i < n; i++)
+            count[((src[i].ts - lo) >> shift) & (RADIX_SIZE - 1)]++;
+        size_t sum = 0;
+        for (size_t d = 0; d < RADIX_SIZE; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[((src[i].ts - lo) >> shift) & (RADIX_SIZE - 1)]++] = src[i];
+        struct cd_tracesum_okey *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != k)
+        memcpy(k, src, bytes);
+    free(tmp);
+    budget_give(o->budget, bytes);
 }
 
 /* ---------------------------------------------------------------------------------------------

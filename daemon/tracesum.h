@@ -111,25 +111,32 @@ void cd_tracesum_names_add(struct cd_tracesum_names *t, const char *s, size_t le
                            double ns);
 
 /* An event whose position in time matters (GC and STW pairs, goroutine births and deaths,
- * GOMAXPROCS): decoders collect them, sort by (ts, seq) and replay them. */
+ * GOMAXPROCS): decoders push them in file order, sort them by time (stable: file order breaks
+ * ties) and replay them. */
 struct cd_tracesum_oev {
-    uint64_t ts;  /* ticks */
     uint64_t arg; /* event-specific: procs, STW kind, kind string ID */
     uint64_t m;   /* v2: the thread that emitted it */
-    uint32_t seq; /* file order, the tie-breaker */
     uint8_t kind; /* the decoder's own code */
+};
+
+/* Sort keys: after cd_tracesum_oevs_sort, keys[i] is the i-th event in time order and
+ * v[keys[i].idx] its payload. */
+struct cd_tracesum_okey {
+    uint64_t ts; /* ticks */
+    uint64_t idx;
 };
 
 struct cd_tracesum_oevs {
     struct cd_tracesum_oev *v;
+    struct cd_tracesum_okey *keys;
     size_t n;
     size_t cap;
     uint64_t dropped; /* events left out for the budget */
     struct cd_tracesum_budget *budget;
 };
 
-void cd_tracesum_oevs_push(struct cd_tracesum_oevs *o, uint64_t ts, uint32_t seq, uint8_t kind,
-                           uint64_t arg, uint64_t m);
+void cd_tracesum_oevs_push(struct cd_tracesum_oevs *o, uint64_t ts, uint8_t kind, uint64_t arg,
+                           uint64_t m);
 void cd_tracesum_oevs_sort(struct cd_tracesum_oevs *o);
 void cd_tracesum_oevs_clear(struct cd_tracesum_oevs *o); /* keeps the memory */
 void cd_tracesum_oevs_free(struct cd_tracesum_oevs *o);

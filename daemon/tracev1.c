@@ -211,7 +211,6 @@ struct cd_tracev1 {
     uint64_t tmin;
     uint64_t tmax;
     bool have_t;
-    uint32_t seq;
 };
 
 static void count_id(struct cd_tracev1 *p, struct cd_tracesum_idmap *m, uint64_t id)
@@ -269,9 +268,10 @@ static void replay(struct cd_tracev1 *p)
     double gc_at = 0, stw_at = 0;
     uint64_t stw_kind_arg = 0;
     for (size_t i = 0; i < p->oevs.n; i++) {
-        const struct cd_tracesum_oev *e = &p->oevs.v[i];
+        const struct cd_tracesum_oev *e = &p->oevs.v[p->oevs.keys[i].idx];
+        uint64_t ets = p->oevs.keys[i].ts;
         /* The same operations as Go's parser: (t - t0) * 1e9 / freq, in double. */
-        double ns = scale ? (double)(e->ts - t0) * 1e9 / (double)ts->freq : 0;
+        double ns = scale ? (double)(ets - t0) * 1e9 / (double)ts->freq : 0;
         switch (e->kind) {
         case OK_GOMAXPROCS:
             pre_init = false;
@@ -507,33 +507,32 @@ int cd_tracev1_parse(const uint8_t *data, size_t len, int minor, struct cd_trace
         } else if (t > p.tmax) {
             p.tmax = t;
         }
-        uint32_t seq = p.seq++;
         switch (typ) {
         case EV_GOMAXPROCS:
             if (a[1] > ts->procs_max)
                 ts->procs_max = a[1];
-            cd_tracesum_oevs_push(&p.oevs, t, seq, OK_GOMAXPROCS, a[1], 0);
+            cd_tracesum_oevs_push(&p.oevs, t, OK_GOMAXPROCS, a[1], 0);
             break;
         case EV_PROC_START:
             cd_tracesum_p_seen(ts, batch_p);
             break;
         case EV_GC_START:
-            cd_tracesum_oevs_push(&p.oevs, t, seq, OK_GC_START, 0, 0);
+            cd_tracesum_oevs_push(&p.oevs, t, OK_GC_START, 0, 0);
             break;
         case EV_GC_DONE:
-            cd_tracesum_oevs_push(&p.oevs, t, seq, OK_GC_DONE, 0, 0);
+            cd_tracesum_oevs_push(&p.oevs, t, OK_GC_DONE, 0, 0);
             break;
         case EV_STW_START:
-            cd_tracesum_oevs_push(&p.oevs, t, seq, OK_STW_START, a[1], 0);
+            cd_tracesum_oevs_push(&p.oevs, t, OK_STW_START, a[1], 0);
             break;
         case EV_STW_DONE:
-            cd_tracesum_oevs_push(&p.oevs, t, seq, OK_STW_DONE, 0, 0);
+            cd_tracesum_oevs_push(&p.oevs, t, OK_STW_DONE, 0, 0);
             break;
         case EV_GO_CREATE:
-            cd_tracesum_oevs_push(&p.oevs, t, seq, OK_GO_CREATE, 0, 0);
+            cd_tracesum_oevs_push(&p.oevs, t, OK_GO_CREATE, 0, 0);
             break;
         case EV_GO_END:
-            cd_tracesum_oevs_push(&p.oevs, t, seq, OK_GO_END, 0, 0);
+            cd_tracesum_oevs_push(&p.oevs, t, OK_GO_END, 0, 0);
             break;
         case EV_HEAP_ALLOC:
             if (a[1] > ts->heap_alloc_max)

@@ -179,7 +179,6 @@ struct cd_tracev2 {
     uint64_t clock_ts, clock_sec, clock_nsec;
     uint64_t gen_tmin, gen_tmax;
     bool gen_have_t;
-    uint32_t seq;
     struct cd_tracesum_idmap strings; /* string ID → offset << 11 | length */
     struct cd_tracesum_idmap ids[IDS_N];
     struct cd_tracesum_oevs oevs;
@@ -336,8 +335,9 @@ static int finish_gen(struct cd_tracev2 *p, bool complete, struct cd_err *err)
 
     cd_tracesum_oevs_sort(&p->oevs);
     for (size_t i = 0; i < p->oevs.n; i++) {
-        const struct cd_tracesum_oev *e = &p->oevs.v[i];
-        double ns = (double)e->ts * k;
+        const struct cd_tracesum_oev *e = &p->oevs.v[p->oevs.keys[i].idx];
+        uint64_t ets = p->oevs.keys[i].ts;
+        double ns = (double)ets * k;
         switch (e->kind) {
         case OK_PROCS:
             ts->procs_last = e->arg;
@@ -381,7 +381,6 @@ static int finish_gen(struct cd_tracev2 *p, bool complete, struct cd_err *err)
     p->gen_freq = 0;
     p->gen_clock = false;
     p->gen_have_t = false;
-    p->seq = 0;
     p->oevs.dropped = 0;
     cd_tracesum_oevs_clear(&p->oevs);
     cd_tracesum_idmap_clear(&p->strings);
@@ -554,12 +553,11 @@ static int batch_body(struct cd_tracev2 *p, size_t boff, uint64_t gen, uint64_t 
         } else if (t > p->gen_tmax) {
             p->gen_tmax = t;
         }
-        uint32_t seq = p->seq++;
         switch (e) {
         case EV_PROCS_CHANGE:
             if (a[1] > ts->procs_max)
                 ts->procs_max = a[1];
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_PROCS, a[1], m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_PROCS, a[1], m);
             break;
         case EV_PROC_START:
             cd_tracesum_p_seen(ts, a[1]);
@@ -589,7 +587,7 @@ static int batch_body(struct cd_tracev2 *p, size_t boff, uint64_t gen, uint64_t 
         case EV_GO_CREATE:
         case EV_GO_CREATE_BLOCKED:
             ts->g_created++;
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_GO_CREATE, 0, m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_GO_CREATE, 0, m);
             break;
         case EV_GO_DESTROY_SYSCALL:
             if (mst != NULL || (mst = thread_state(p, m)) != NULL)
@@ -598,7 +596,7 @@ static int batch_body(struct cd_tracev2 *p, size_t boff, uint64_t gen, uint64_t 
         case EV_GO_DESTROY:
         case EV_GO_SWITCH_DESTROY:
             ts->g_ended++;
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_GO_END, 0, m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_GO_END, 0, m);
             break;
         case EV_GO_STOP:
             count_id(p, IDS_STOP, a[1]);
@@ -634,20 +632,20 @@ static int batch_body(struct cd_tracev2 *p, size_t boff, uint64_t gen, uint64_t 
             break;
         case EV_STW_BEGIN:
             ts->stw_count++;
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_STW_BEGIN, a[1], m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_STW_BEGIN, a[1], m);
             break;
         case EV_STW_END:
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_STW_END, 0, m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_STW_END, 0, m);
             break;
         case EV_GC_ACTIVE:
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_GC_ACTIVE, 0, m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_GC_ACTIVE, 0, m);
             break;
         case EV_GC_BEGIN:
             ts->gc_count++;
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_GC_BEGIN, 0, m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_GC_BEGIN, 0, m);
             break;
         case EV_GC_END:
-            cd_tracesum_oevs_push(&p->oevs, t, seq, OK_GC_END, 0, m);
+            cd_tracesum_oevs_push(&p->oevs, t, OK_GC_END, 0, m);
             break;
         case EV_GC_MARK_ASSIST_BEGIN:
             ts->gc_mark_assists++;
