@@ -351,6 +351,9 @@ static void finish(struct cd_tracev1 *p)
     replay(p);
 }
 
+/* For error messages only: the name of the event being read. */
+#define NAME (typ < EV_COUNT && V1[typ].name ? V1[typ].name : "?")
+
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
         rc = cd_err_set(err, code, __VA_ARGS__);                                                   \
@@ -362,7 +365,7 @@ static void finish(struct cd_tracev1 *p)
     do {                                                                                           \
         int r_ = cd_tracesum_uvarint(&(ptr), (lim), &(out));                                       \
         if (r_ <= 0)                                                                               \
-            FAIL(r_ == 0 ? -EPROTO : -EBADMSG, "v1: event %s at offset %zu: %s %s", name, ev_off,  \
+            FAIL(r_ == 0 ? -EPROTO : -EBADMSG, "v1: event %s at offset %zu: %s %s", NAME, ev_off,  \
                  what, r_ == 0 ? "truncated" : "is not a valid varint");                           \
     } while (0)
 
@@ -370,7 +373,7 @@ int cd_tracev1_parse(const uint8_t *data, size_t len, int minor, struct cd_trace
                      struct cd_err *err)
 {
     int rc = 0;
-    struct cd_tracev1 p = {.ts = ts, .data = data, .len = len, .minor = minor};
+    struct cd_tracev1 p = {.ts = ts, .data = data, .len = len, .minor = minor, .tmin = UINT64_MAX};
     cd_tracesum_idmap_init(&p.strings, &ts->budget, CD_TRACESUM_MAX_STRINGS);
     cd_tracesum_idmap_init(&p.task_ids, &ts->budget, CD_TRACESUM_MAX_IDS);
     cd_tracesum_idmap_init(&p.region_ids, &ts->budget, CD_TRACESUM_MAX_IDS);
@@ -390,7 +393,6 @@ int cd_tracev1_parse(const uint8_t *data, size_t len, int minor, struct cd_trace
         size_t ev_off = (size_t)(q - data);
         uint8_t b = *q++;
         unsigned typ = b & 0x3f, n = b >> 6;
-        const char *name = typ < EV_COUNT && V1[typ].name ? V1[typ].name : "?";
         if (typ == EV_NONE || typ >= EV_COUNT || V1[typ].since > minor)
             FAIL(-EBADMSG, "v1: unknown event type %u at offset %zu", typ, ev_off);
 
@@ -431,14 +433,14 @@ int cd_tracev1_parse(const uint8_t *data, size_t len, int minor, struct cd_trace
             uint64_t elen;
             READ(q, end, elen, "length");
             if (elen > (uint64_t)(end - q))
-                FAIL(-EPROTO, "v1: event %s at offset %zu: length %llu exceeds remaining %zu", name,
+                FAIL(-EPROTO, "v1: event %s at offset %zu: length %llu exceeds remaining %zu", NAME,
                      ev_off, (unsigned long long)elen, (size_t)(end - q));
             const uint8_t *eend = q + elen;
             while (q < eend) {
                 uint64_t v;
                 int r = cd_tracesum_uvarint(&q, eend, &v);
                 if (r <= 0)
-                    FAIL(-EBADMSG, "v1: event %s at offset %zu has wrong length %llu", name, ev_off,
+                    FAIL(-EBADMSG, "v1: event %s at offset %zu has wrong length %llu", NAME, ev_off,
                          (unsigned long long)elen);
                 if (na < MAX_ARGS_KEPT)
                     a[na] = v;
@@ -457,7 +459,7 @@ int cd_tracev1_parse(const uint8_t *data, size_t len, int minor, struct cd_trace
                      (unsigned long long)(2 + 4 * a[1]));
         } else if (na != (unsigned)V1[typ].nargs) {
             FAIL(-EBADMSG, "v1: %s at offset %zu has wrong number of arguments: want %d, got %u",
-                 name, ev_off, V1[typ].nargs, na);
+                 NAME, ev_off, V1[typ].nargs, na);
         }
         if (typ == EV_USER_LOG) { /* the value follows inline */
             uint64_t vlen;
@@ -496,17 +498,12 @@ int cd_tracev1_parse(const uint8_t *data, size_t len, int minor, struct cd_trace
 
         /* A timed event of the current batch's P. */
         if (!in_batch)
-            FAIL(-EBADMSG, "v1: event %s at offset %zu comes before the first batch", name, ev_off);
+            FAIL(-EBADMSG, "v1: event %s at offset %zu comes before the first batch", NAME, ev_off);
         counts[typ]++;
         t += a[0];
-        if (!p.have_t) {
-            p.tmin = p.tmax = t;
-            p.have_t = true;
-        } else if (t < p.tmin) {
-            p.tmin = t;
-        } else if (t > p.tmax) {
-            p.tmax = t;
-        }
+        p.tmin = t < p.tmin ? t : p.tmin;
+        p.tmax = t > p.tmax ? t : p.tmax;
+        p.have_t = true;
         switch (typ) {
         case EV_GOMAXPROCS:
             if (a[1] > ts->procs_max)
