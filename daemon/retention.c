@@ -17,8 +17,7 @@
 
 #define CHUNK_DEFAULT    256
 #define CHUNK_MAX        10000
-#define VACUUM_PAGES     4096 /* pages handed back per incremental_vacuum step */
-#define ROW_OVERHEAD     256  /* metadata, summary and index bytes a snapshot frees, roughly */
+#define ROW_OVERHEAD     256 /* metadata, summary and index bytes a snapshot frees, roughly */
 #define INTERVAL_DEFAULT (5 * 60 * 1000)
 
 void cd_retention_policy_default(struct cd_retention_policy *p)
@@ -159,7 +158,7 @@ static const char *const rsql[R_COUNT] = {
     [R_PAGE_SIZE] = "PRAGMA page_size",
     [R_PAGE_COUNT] = "PRAGMA page_count",
     [R_FREELIST] = "PRAGMA freelist_count",
-    [R_VACUUM] = "PRAGMA incremental_vacuum(?1)",
+    [R_VACUUM] = "PRAGMA incremental_vacuum(4096)", /* pages per step */
     [R_CHECKPOINT] = "PRAGMA wal_checkpoint(PASSIVE)",
 };
 
@@ -345,31 +344,32 @@ static int doom_one(struct run *x, int64_t id, struct cd_retention_count *count)
     return 0;
 }
 
-/* Deletes the pending candidates in one transaction, then lets the writer breathe. */
+/* Deletes the pending candidates, at most `chunk` per transaction, letting the writer commit
+ * waiting snapshots after each. */
 static int flush(struct run *x, struct cd_retention_count *count)
 {
-    if (x->pend.n == 0)
-        return 0;
-    int rc = step_done(x, x->dry ? R_BEGIN_DRY : R_BEGIN_WRITE, "begin");
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < x->pend.n; i++) {
-        rc = doom_one(x, x->pend.v[i], count);
+    int rc = 0;
+    size_t done = 0;
+    while (done < x->pend.n) {
+        size_t end = x->pend.n - done > x->chunk ? done + x->chunk : x->pend.n;
+        rc = step_done(x, x->dry ? R_BEGIN_DRY : R_BEGIN_WRITE, "begin");
         if (rc < 0)
-            goto fail;
+            break;
+        for (size_t i = done; i < end && rc == 0; i++)
+            rc = doom_one(x, x->pend.v[i], count);
+        if (rc == 0)
+            rc = step_done(x, R_COMMIT, "commit");
+        if (rc < 0) {
+            if (!sqlite3_get_autocommit(x->r->db))
+                sqlite3_step(x->r->s[R_ROLLBACK]);
+            sqlite3_reset(x->r->s[R_ROLLBACK]);
+            break;
+        }
+        done = end;
+        x->rep->chunks++;
+        if (x->yield != NULL)
+            x->yield(x->yield_ctx);
     }
-    rc = step_done(x, R_COMMIT, "commit");
-    if (rc < 0)
-        goto fail;
-    x->pend.n = 0;
-    x->rep->chunks++;
-    if (x->yield != NULL)
-        x->yield(x->yield_ctx);
-    return 0;
-fail:
-    if (!sqlite3_get_autocommit(x->r->db))
-        sqlite3_step(x->r->s[R_ROLLBACK]);
-    sqlite3_reset(x->r->s[R_ROLLBACK]);
     x->pend.n = 0;
     return rc;
 }
@@ -681,7 +681,6 @@ static int vacuum(struct run *x)
         if (rc < 0 || before == 0)
             return rc;
         sqlite3_stmt *q = x->r->s[R_VACUUM];
-        sqlite3_bind_int(q, 1, VACUUM_PAGES);
         int src;
         while ((src = sqlite3_step(q)) == SQLITE_ROW)
             ;

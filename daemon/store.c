@@ -1144,8 +1144,14 @@ static bool wait_for_work(struct cd_store *st)
             return false;
         if (retention_is_due(st))
             return true;
-        /* Wakes now and then to look at the (possibly fake) clock for retention. */
-        wait_until_ns(st, now + 500 * 1000000LL);
+        /* Wakes for the next retention run, and at least twice a second to look at the clock
+         * (a fake one in tests moves by itself). */
+        int64_t wait_ms = 500;
+        if (st->opts.retention.interval_ms > 0) {
+            int64_t left = st->next_retention_mono - cd_clock_mono_ms(st->clock);
+            wait_ms = left < 1 ? 1 : left < wait_ms ? left : wait_ms;
+        }
+        wait_until_ns(st, now + wait_ms * 1000000LL);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct cd_snapshot *st_snap(const char *job, const char *address, const char *kind,
                             int64_t start_ms, const void *raw, size_t raw_len, const char *summary)
@@ -133,6 +134,7 @@ void st_done_cb(struct cd_snapshot *s, int rc, void *ctx)
     d->n++;
     if (rc == 0)
         d->n_ok++;
+    pthread_cond_broadcast(&d->cond);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -165,12 +167,6 @@ struct wait_ctx {
     size_t n;
 };
 
-static bool enough(void *ctx)
-{
-    struct wait_ctx *w = ctx;
-    return st_done_count(w->d) >= w->n;
-}
-
 static bool entered_enough(void *ctx)
 {
     struct wait_ctx *w = ctx;
@@ -186,9 +182,18 @@ void st_done_wait_entered(struct st_done *d, size_t n)
 
 void st_done_wait(struct st_done *d, size_t n)
 {
-    struct wait_ctx w = {d, n};
-    if (cdt_wait_until(enough, &w, 30000) != 0)
-        fail_msg("only %zu of %zu snapshots were committed in time", st_done_count(d), n);
+    /* woken by each callback; the deadline only guards against a hang */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30;
+    pthread_mutex_lock(&d->mu);
+    int rc = 0;
+    while (d->n < n && rc == 0)
+        rc = pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+    size_t seen = d->n;
+    pthread_mutex_unlock(&d->mu);
+    if (seen < n)
+        fail_msg("only %zu of %zu snapshots were committed in time", seen, n);
 }
 
 void st_submit(struct cd_store *st, struct cd_snapshot *s, struct st_done *d)
