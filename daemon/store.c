@@ -15,6 +15,7 @@
 #include "units.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zstd.h>
 
 /* "cold" — collectord's mark in the SQLite header (PRAGMA application_id). */
@@ -30,13 +32,14 @@
 /* 4 KiB pages: the random-access b-trees (hash index, per-target indexes, series) dirty one page
  * per insert, and every dirty page is written whole to the WAL; large blobs pay only a 4-byte
  * pointer per overflow page. Benchmarked against 16 and 64 KiB in tests/store/bench_store.c. */
-#define STORE_PAGE_SIZE 4096
-#define STORE_WAL_LIMIT (64 * 1024 * 1024) /* WAL truncated back to this after a checkpoint */
-#define STORE_BUSY_MS   5000 /* another process holding the write lock (a second daemon) */
-#define READER_BUSY_MS  2000 /* readers only meet transient locks (WAL recovery) */
-#define NAME_CACHE      256
-#define INCIDENT_MAX    128
-#define INCIDENT_ROWS   100000
+#define STORE_PAGE_SIZE      4096
+#define STORE_WAL_LIMIT      (64 * 1024 * 1024) /* WAL truncated back to this after a checkpoint */
+#define STORE_AUTOCHECKPOINT 1000               /* WAL pages (SQLite's default) */
+#define STORE_BUSY_MS        5000 /* another process holding the write lock (a second daemon) */
+#define READER_BUSY_MS       2000 /* readers only meet transient locks (WAL recovery) */
+#define NAME_CACHE           256
+#define INCIDENT_MAX         128
+#define INCIDENT_ROWS        100000
 
 static const struct cd_clock *real_clock_for(struct cd_clock *c)
 {
@@ -193,6 +196,7 @@ struct cd_store {
     struct name_slot names[NAME_CACHE];
     int64_t next_retention_mono;
     int64_t last_full_try_mono;
+    char *reserve_path;
 
     pthread_t thread;
     bool thread_started;
@@ -815,7 +819,30 @@ static bool snapshot_specific(int rc)
     return rc == -EINVAL || rc == -E2BIG;
 }
 
-/* Reports the transitions only: "full" once, "recovered" once. */
+/*
+ * Headroom for a full disk: a file of disk_reserve_bytes next to the database, allocated while
+ * there is space. When the disk fills it is deleted, so metadata records still fit; it doubles
+ * as the probe for "space is back": a full snapshot is tried again only once it can be
+ * allocated anew.
+ */
+static int reserve_make(struct cd_store *st)
+{
+    if (st->opts.disk_reserve_bytes <= 0)
+        return 0;
+    int fd = open(st->reserve_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    int rc = posix_fallocate(fd, 0, (off_t)st->opts.disk_reserve_bytes);
+    close(fd);
+    if (rc != 0) {
+        unlink(st->reserve_path);
+        return -rc;
+    }
+    return 0;
+}
+
+/* Reports the transitions only: "full" once, "recovered" once. While full, the WAL is not
+ * checkpointed: a checkpoint grows the database file and would eat the headroom. */
 static void set_disk_full(struct cd_store *st, bool full, const struct cd_err *cause)
 {
     pthread_mutex_lock(&st->mu);
@@ -824,11 +851,14 @@ static void set_disk_full(struct cd_store *st, bool full, const struct cd_err *c
     pthread_mutex_unlock(&st->mu);
     char msg[CD_ERR_MSG_MAX + 128];
     if (full && !was) {
+        unlink(st->reserve_path);
+        sqlite3_wal_autocheckpoint(st->db, 0);
         snprintf(msg, sizeof(msg), "%s; storing metadata only until space is freed",
                  cd_err_msg(cause));
         note_error(st, msg);
         emit(st, CD_STORE_EV_DISK_FULL, cause->code, msg, NULL);
     } else if (!full && was) {
+        sqlite3_wal_autocheckpoint(st->db, STORE_AUTOCHECKPOINT);
         snprintf(msg, sizeof(msg), "store '%s': disk space is back, storing raw bytes again",
                  st->path);
         emit(st, CD_STORE_EV_DISK_RECOVERED, 0, msg, NULL);
@@ -855,11 +885,14 @@ static void write_batch(struct cd_store *st, struct queued *b, int *rcs, size_t 
     bool disk_full = st->disk_full;
     pthread_mutex_unlock(&st->mu);
     int64_t now = cd_clock_now_mono_ms();
-    bool try_full = !disk_full || now - st->last_full_try_mono >= st->opts.disk_full_retry_ms;
+    bool try_full = !disk_full;
+    if (disk_full && now - st->last_full_try_mono >= st->opts.disk_full_retry_ms) {
+        st->last_full_try_mono = now;
+        try_full = reserve_make(st) == 0;
+    }
     cd_err_init(&err);
     int rc = -ENOSPC;
     if (try_full) {
-        st->last_full_try_mono = now;
         rc = commit_batch(st, b, rcs, n, false, &err);
         if (rc == 0) {
             set_disk_full(st, false, NULL);
@@ -867,8 +900,10 @@ static void write_batch(struct cd_store *st, struct queued *b, int *rcs, size_t 
         }
     }
     if (rc == -ENOSPC) {
-        if (try_full)
+        if (!disk_full)
             set_disk_full(st, true, &err);
+        else if (try_full)
+            unlink(st->reserve_path); /* the probe was wrong: headroom again */
         struct cd_err merr;
         cd_err_init(&merr);
         int mrc = commit_batch(st, b, rcs, n, true, &merr);
@@ -898,34 +933,39 @@ static void write_batch(struct cd_store *st, struct queued *b, int *rcs, size_t 
     }
 }
 
-/* Calls the done callbacks (after COMMIT returned), frees the snapshots, updates the figures. */
+/* Updates the figures, calls the done callbacks (after COMMIT returned: a callback may rely on
+ * the figures and the database agreeing), frees the snapshots and their queue bytes. */
 static void finish(struct cd_store *st, struct queued *b, const int *rcs, size_t n)
 {
     size_t bytes = 0;
     uint64_t ok = 0, meta = 0, failed = 0, stored = 0;
     for (size_t i = 0; i < n; i++) {
-        struct cd_snapshot *s = b[i].s;
         if (rcs[i] == 0) {
             ok++;
-            stored += s->raw_len;
-        } else if (s->id > 0) {
+            stored += b[i].s->raw_len;
+        } else if (b[i].s->id > 0) {
             meta++;
         } else {
             failed++;
         }
-        if (s->done != NULL)
-            s->done(s, rcs[i], s->done_ctx);
-        cd_snapshot_free(s);
-        b[i].s = NULL;
         bytes += b[i].bytes;
     }
     pthread_mutex_lock(&st->mu);
-    st->held_bytes -= bytes;
-    st->n_batches += (n > 0 && ok + meta > 0);
+    st->n_batches += (ok + meta > 0);
     st->n_committed += ok;
     st->n_meta_only += meta;
     st->n_failed += failed;
     st->n_bytes += stored;
+    pthread_mutex_unlock(&st->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct cd_snapshot *s = b[i].s;
+        if (s->done != NULL)
+            s->done(s, rcs[i], s->done_ctx);
+        cd_snapshot_free(s);
+        b[i].s = NULL;
+    }
+    pthread_mutex_lock(&st->mu);
+    st->held_bytes -= bytes;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -1201,6 +1241,7 @@ void cd_store_opts_default(struct cd_store_opts *o)
     o->batch_linger_ms = 10;
     o->close_timeout_ms = 10000;
     o->disk_full_retry_ms = 1000;
+    o->disk_reserve_bytes = 4 << 20;
     o->cache_bytes = 32 << 20;
     o->reader_pool = 4;
     cd_retention_policy_default(&o->retention);
@@ -1227,6 +1268,8 @@ static void opts_fill(struct cd_store_opts *o)
         o->close_timeout_ms = d.close_timeout_ms;
     if (o->disk_full_retry_ms < 0)
         o->disk_full_retry_ms = 0;
+    if (o->disk_reserve_bytes == 0)
+        o->disk_reserve_bytes = d.disk_reserve_bytes;
     if (o->cache_bytes <= 0)
         o->cache_bytes = d.cache_bytes;
     if (o->retention.chunk == 0)
@@ -1276,6 +1319,7 @@ static void store_free(struct cd_store *st)
         pthread_cond_destroy(&st->cond);
     if (st->mu_ready)
         pthread_mutex_destroy(&st->mu);
+    free(st->reserve_path);
     free(st->path);
     free(st);
 }
@@ -1305,14 +1349,15 @@ int cd_store_open(const struct cd_store_opts *opts, struct cd_store **out, struc
     opts_fill(&st->opts);
     st->path = cd_str_dup(opts->path);
     st->opts.path = st->path;
+    st->reserve_path = cd_str_printf("%s-reserve", opts->path);
     st->clock = opts->clock != NULL ? opts->clock : real_clock_for(&st->real_clock);
     st->cap = st->opts.queue_max_snapshots;
     st->ring = calloc(st->cap, sizeof(*st->ring));
     st->batch = calloc(st->opts.batch_max_snapshots, sizeof(*st->batch));
     st->batch_rcs = calloc(st->opts.batch_max_snapshots, sizeof(*st->batch_rcs));
     st->idle = calloc(st->opts.reader_pool + 1, sizeof(*st->idle));
-    if (st->path == NULL || st->ring == NULL || st->batch == NULL || st->batch_rcs == NULL ||
-        st->idle == NULL) {
+    if (st->path == NULL || st->reserve_path == NULL || st->ring == NULL || st->batch == NULL ||
+        st->batch_rcs == NULL || st->idle == NULL) {
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
@@ -1342,6 +1387,8 @@ int cd_store_open(const struct cd_store_opts *opts, struct cd_store **out, struc
     rc = writer_setup(st, err);
     if (rc < 0)
         goto fail;
+    /* Without room for it now, the store runs without headroom until space returns. */
+    reserve_make(st);
     st->next_retention_mono = cd_clock_mono_ms(st->clock) + st->opts.retention.interval_ms;
     st->last_full_try_mono = cd_clock_now_mono_ms();
     int prc = pthread_create(&st->thread, NULL, writer_main, st);

@@ -73,9 +73,12 @@ struct cd_store_opts {
     size_t batch_max_bytes;     /* default 64 MiB */
     int batch_linger_ms;        /* default 10; 0 = commit whatever is queued at once */
     int close_timeout_ms;       /* cd_store_close() flushes the queue this long (default 10 s) */
-    int disk_full_retry_ms;     /* while the disk is full, try a full batch this often (1 s) */
-    int64_t cache_bytes;        /* the writer connection's page cache (default 32 MiB) */
-    size_t reader_pool;         /* idle readers the pool keeps open (default 4) */
+    int disk_full_retry_ms;     /* while the disk is full, probe for space this often (1 s) */
+    /* Headroom kept in "<path>-reserve" (a preallocated file) and released when the disk fills,
+     * so metadata records still fit (default 4 MiB; < 0: none). */
+    int64_t disk_reserve_bytes;
+    int64_t cache_bytes; /* the writer connection's page cache (default 32 MiB) */
+    size_t reader_pool;  /* idle readers the pool keeps open (default 4) */
     struct cd_retention_policy retention;
     const struct cd_clock *clock; /* NULL: the real clock. Retention's "now" and schedule. */
     cd_store_event_fn on_event;   /* may be NULL */
