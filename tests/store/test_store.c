@@ -79,7 +79,7 @@ static void test_fresh_schema(void **state)
     struct cd_store *st = open_store(f, NULL);
     assert_int_equal(st_sql_i64(f->path, "PRAGMA user_version"), cd_store_schema_version());
     assert_int_equal(st_sql_i64(f->path, "PRAGMA auto_vacuum"), 2); /* incremental */
-    assert_int_equal(st_sql_i64(f->path, "PRAGMA page_size"), 4096);
+    assert_int_equal(st_sql_i64(f->path, "PRAGMA page_size"), 16384);
     assert_int_equal(st_sql_i64(f->path, "PRAGMA application_id"), 0x636f6c64);
     assert_int_equal(st_sql_i64(f->path, "SELECT count(*) FROM blob_totals"), 1);
     cd_store_close(st);
