@@ -41,7 +41,7 @@
 #define READER_BUSY_MS       2000 /* readers only meet transient locks (WAL recovery) */
 #define NAME_CACHE           256
 #define INCIDENT_MAX         128
-#define INCIDENT_ROWS        100000
+#define INCIDENT_ROWS        10000
 
 static const struct cd_clock *real_clock_for(struct cd_clock *c)
 {
@@ -49,7 +49,7 @@ static const struct cd_clock *real_clock_for(struct cd_clock *c)
     return c;
 }
 
-/* ---- errors -------------------------------------------------------------------------------- */
+/* ---- errors ---------------------------------------------------------------------------------- */
 
 int cd_store_sqlite_errno(int sqlite_rc)
 {
@@ -93,7 +93,7 @@ int cd_store_sqlite_err(struct cd_err *err, sqlite3 *db, const char *path, int s
     return cd_err_set(err, cd_store_sqlite_errno(sqlite_rc), "store '%s': %s: %s", path, what, msg);
 }
 
-/* ---- the store ------------------------------------------------------------------------------ */
+/* ---- the store ------------------------------------------------------------------------------- */
 
 enum wstmt {
     W_BEGIN,
@@ -228,7 +228,7 @@ struct cd_store {
     size_t n_idle;
 };
 
-/* ---- opening and migrating ------------------------------------------------------------------ */
+/* ---- opening and migrating ------------------------------------------------------------------- */
 
 int cd_store_schema_version(void)
 {
@@ -280,6 +280,14 @@ static int open_conn(const char *path, int flags, int busy_ms, sqlite3 **out, st
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, busy_ms);
+    /* Closing must not checkpoint a WAL we have not vouched for (a newer collectord's, left by a
+     * crash): the writer turns this back on once the database passed migrate(). Without one,
+     * closing only removes the empty WAL opening created. */
+    char wal[4096];
+    struct stat sb;
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    if (stat(wal, &sb) == 0 && sb.st_size > 0)
+        sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     *out = db;
     return 0;
 }
@@ -400,12 +408,13 @@ int cd_store_migrate(const char *path, int up_to_version, struct cd_err *err)
     if (rc < 0)
         return rc;
     rc = migrate(db, path, up_to_version, STORE_PAGE_SIZE, err);
+    if (rc == 0)
+        sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
     sqlite3_close(db);
     return rc;
 }
 
-/* ---- preparing a snapshot (any thread) --------------------------------------------------------
- */
+/* ---- preparing a snapshot (any thread) ------------------------------------------------------- */
 
 static bool arrived_compressed(const uint8_t *p, size_t n)
 {
@@ -457,12 +466,14 @@ int cd_store_prepare(struct cd_snapshot *s, struct cd_err *err)
     return 0;
 }
 
-/* ---- submit queue -----------------------------------------------------------------------------
- */
+/* ---- submit queue ---------------------------------------------------------------------------- */
 
 static size_t snapshot_bytes(const struct cd_snapshot *s)
 {
     size_t n = sizeof(*s) + 512 + s->raw_len + s->stored_len;
+    /* unprepared: the writer's compression may need up to as much again */
+    if (!s->prepared && s->raw != NULL && !arrived_compressed(s->raw, s->raw_len))
+        n += s->raw_len;
     if (s->summary_json != NULL)
         n += strlen(s->summary_json);
     n += s->n_series * sizeof(struct cd_series_point);
@@ -525,8 +536,7 @@ int cd_store_submit(struct cd_store *st, struct cd_snapshot **sp)
     return rc;
 }
 
-/* ---- writer: one snapshot ---------------------------------------------------------------------
- */
+/* ---- writer: one snapshot -------------------------------------------------------------------- */
 
 static int wfail(struct cd_store *st, int rc, const char *what, struct cd_err *err)
 {
@@ -764,7 +774,7 @@ static int write_snapshot(struct cd_store *st, struct cd_snapshot *s, bool meta_
     return 0;
 }
 
-/* ---- writer: batches ------------------------------------------------------------------------ */
+/* ---- writer: batches ------------------------------------------------------------------------- */
 
 static void rollback(struct cd_store *st)
 {
@@ -1004,7 +1014,7 @@ static bool write_one_batch(struct cd_store *st)
     return true;
 }
 
-/* ---- writer: requests ---------------------------------------------------------------------- */
+/* ---- writer: requests ------------------------------------------------------------------------ */
 
 static int snapshot_protection(struct cd_store *st, int64_t id, bool *exists, bool *protected_,
                                struct cd_err *err)
@@ -1158,7 +1168,7 @@ static void service(struct cd_store *st, bool retention_ok)
     }
 }
 
-/* ---- writer thread ------------------------------------------------------------------------- */
+/* ---- writer thread --------------------------------------------------------------------------- */
 
 static void wait_until_ns(struct cd_store *st, int64_t deadline_ns)
 {
@@ -1393,6 +1403,7 @@ int cd_store_open(const struct cd_store_opts *opts, struct cd_store **out, struc
     rc = migrate(st->db, st->path, cd_store_schema_version(), st->opts.page_size, err);
     if (rc < 0)
         goto fail;
+    sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
     rc = writer_setup(st, err);
     if (rc < 0)
         goto fail;
@@ -1548,7 +1559,7 @@ int cd_store_retention_run(struct cd_store *st, bool dry_run, int timeout_ms,
     return request(st, r, timeout_ms > 0 ? timeout_ms : 60000, NULL, out, err);
 }
 
-/* ---- readers ------------------------------------------------------------------------------ */
+/* ---- readers --------------------------------------------------------------------------------- */
 
 static void reader_free(struct cd_store_reader *r)
 {
@@ -1697,8 +1708,7 @@ static json_t *jparse(const char *text)
     return j != NULL ? j : jstr(text);
 }
 
-/* ---- snapshot rows ----------------------------------------------------------------------------
- */
+/* ---- snapshot rows --------------------------------------------------------------------------- */
 
 #define SNAP_COLS                                                                                  \
     "s.id, s.target_id, t.job, t.scheme, t.address, t.instance, s.kind, s.start_ms, "              \
@@ -1778,8 +1788,7 @@ static int snap_rows(struct cd_store_reader *r, sqlite3_stmt *q, json_t *a, size
     return 0;
 }
 
-/* ---- listing -----------------------------------------------------------------------------------
- */
+/* ---- listing --------------------------------------------------------------------------------- */
 
 #define TARGETS_INLINE 1000
 
@@ -2064,6 +2073,23 @@ fail:
     return rc;
 }
 
+/* Prepares sql (one snapshot by ?1) and steps to its row: -ENOENT when there is none. *q is set
+ * whatever happens; the caller finalizes it. */
+static int snapshot_row(struct cd_store_reader *r, const char *sql, int64_t id, sqlite3_stmt **q,
+                        struct cd_err *err)
+{
+    int rc = rprepare(r, sql, q, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(*q, 1, id);
+    rc = sqlite3_step(*q);
+    if (rc == SQLITE_ROW)
+        return 0;
+    if (rc == SQLITE_DONE)
+        return cd_err_set(err, -ENOENT, "no snapshot %" PRId64, id);
+    return rfail(r, rc, "read a snapshot", err);
+}
+
 /* ---- one snapshot ---------------------------------------------------------------------------- */
 
 int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struct cd_err *err)
@@ -2073,22 +2099,12 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
     int rc = rbegin(r, err);
     if (rc < 0)
         return rc;
-    rc = rprepare(r,
-                  "SELECT " SNAP_COLS ", s.request, m.json" SNAP_FROM
-                  " LEFT JOIN summaries m ON m.snapshot_id = s.id WHERE s.id = ?1",
-                  &q, err);
+    rc = snapshot_row(r,
+                      "SELECT " SNAP_COLS ", s.request, m.json" SNAP_FROM
+                      " LEFT JOIN summaries m ON m.snapshot_id = s.id WHERE s.id = ?1",
+                      id, &q, err);
     if (rc < 0)
         goto fail;
-    sqlite3_bind_int64(q, 1, id);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_DONE) {
-        rc = cd_err_set(err, -ENOENT, "no snapshot %" PRId64, id);
-        goto fail;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = rfail(r, rc, "read a snapshot", err);
-        goto fail;
-    }
     row = snap_row(q);
     if (row == NULL || jset(row, "request", jcol_text(q, SNAP_NCOLS)) < 0 ||
         jset(row, "summary", jparse((const char *)sqlite3_column_text(q, SNAP_NCOLS + 1))) < 0) {
@@ -2254,24 +2270,14 @@ int cd_store_raw(struct cd_store_reader *r, int64_t id, size_t max_len, struct c
     int rc = rbegin(r, err);
     if (rc < 0)
         return rc;
-    rc = rprepare(r,
-                  "SELECT s.blob_id, b.encoding, b.raw_len, b.stored_len, s.sha256, s.kind, "
-                  "s.start_ms, s.content_type, s.status, s.dropped, t.job, t.instance"
-                  " FROM snapshots s JOIN targets t ON t.id = s.target_id"
-                  " LEFT JOIN blobs b ON b.id = s.blob_id WHERE s.id = ?1",
-                  &q, err);
+    rc = snapshot_row(r,
+                      "SELECT s.blob_id, b.encoding, b.raw_len, b.stored_len, s.sha256, s.kind, "
+                      "s.start_ms, s.content_type, s.status, s.dropped, t.job, t.instance"
+                      " FROM snapshots s JOIN targets t ON t.id = s.target_id"
+                      " LEFT JOIN blobs b ON b.id = s.blob_id WHERE s.id = ?1",
+                      id, &q, err);
     if (rc < 0)
         goto fail;
-    sqlite3_bind_int64(q, 1, id);
-    rc = sqlite3_step(q);
-    if (rc == SQLITE_DONE) {
-        rc = cd_err_set(err, -ENOENT, "no snapshot %" PRId64, id);
-        goto fail;
-    }
-    if (rc != SQLITE_ROW) {
-        rc = rfail(r, rc, "read a snapshot", err);
-        goto fail;
-    }
     const char *status = (const char *)sqlite3_column_text(q, 8);
     if (sqlite3_column_type(q, 0) == SQLITE_NULL || sqlite3_column_type(q, 2) == SQLITE_NULL) {
         const char *why = (const char *)sqlite3_column_text(q, 9);
@@ -2323,7 +2329,7 @@ fail:
     return rc;
 }
 
-/* ---- targets ------------------------------------------------------------------------------- */
+/* ---- targets --------------------------------------------------------------------------------- */
 
 int cd_store_targets(struct cd_store_reader *r, json_t **out, struct cd_err *err)
 {
@@ -2423,7 +2429,7 @@ fail:
     return rc;
 }
 
-/* ---- series -------------------------------------------------------------------------------- */
+/* ---- series ---------------------------------------------------------------------------------- */
 
 int cd_store_series(struct cd_store_reader *r, const struct cd_store_query *q, const char *name,
                     int limit, json_t **out, struct cd_err *err)
@@ -2540,7 +2546,7 @@ fail:
     return rc;
 }
 
-/* ---- incidents ------------------------------------------------------------------------------ */
+/* ---- incidents ------------------------------------------------------------------------------- */
 
 int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *err)
 {

@@ -269,8 +269,8 @@ int cd_store_series(struct cd_store_reader *r, const struct cd_store_query *q, c
 /* [{name, created_ms, snapshots, bytes, first_ms, last_ms}], newest incident first. */
 int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *err);
 
-/* Every snapshot of an incident (listing rows, oldest first), for bundle export; at most
- * 100,000. -ENOENT when no such incident. */
+/* Every snapshot of an incident, for bundle export: *out = {name, created_ms, snapshots: [listing
+ * rows, oldest first], truncated} with at most 10,000 rows. -ENOENT when no such incident. */
 int cd_store_incident_snapshots(struct cd_store_reader *r, const char *name, json_t **out,
                                 struct cd_err *err);
 

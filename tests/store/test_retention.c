@@ -379,7 +379,7 @@ static void test_downsample(void **state)
     assert_int_equal(total(&rep), 0);
     cd_clock_advance(&f->clock, HOUR);
     run(f, false, &rep);
-    assert_true(rep.downsample.snapshots >= 4 * 7);
+    assert_true(rep.downsample.snapshots >= 4 * 5); /* ~8 an hour per pair, some pinned */
     free(rows);
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct fix {
@@ -116,6 +117,30 @@ static void test_refuses_newer(void **state)
     file_sha(f->path, after);
     assert_string_equal(before, after);
     assert_false(exists(wal));
+
+    /* A newer collectord that crashed leaves its last transactions in the WAL: opening must not
+     * checkpoint them into the file either. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        sqlite3 *db = NULL;
+        sqlite3_open(f->path, &db);
+        sqlite3_exec(db, "PRAGMA wal_autocheckpoint = 0; CREATE TABLE newer_things (x)", NULL, NULL,
+                     NULL);
+        _exit(0); /* no close: the WAL stays */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(exists(wal));
+    char wal_before[CD_HASH_SHA256_HEX], wal_after[CD_HASH_SHA256_HEX];
+    file_sha(f->path, before);
+    file_sha(wal, wal_before);
+    cd_err_init(&err);
+    assert_int_equal(cd_store_open(&o, &st, &err), -EPROTO);
+    file_sha(f->path, after);
+    file_sha(wal, wal_after);
+    assert_string_equal(before, after);
+    assert_string_equal(wal_before, wal_after);
     free(wal);
 }
 
