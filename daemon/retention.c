@@ -344,6 +344,14 @@ static int doom_one(struct run *x, int64_t id, struct cd_retention_count *count)
     return 0;
 }
 
+/* Between chunks: the writer's turn. */
+static int breathe(struct run *x)
+{
+    if (x->yield != NULL && !x->yield(x->yield_ctx))
+        return cd_err_set(x->err, -ECANCELED, "retention: stopped, the store is closing");
+    return 0;
+}
+
 /* Deletes the pending candidates, at most `chunk` per transaction, letting the writer commit
  * waiting snapshots after each. */
 static int flush(struct run *x, struct cd_retention_count *count)
@@ -367,8 +375,9 @@ static int flush(struct run *x, struct cd_retention_count *count)
         }
         done = end;
         x->rep->chunks++;
-        if (x->yield != NULL)
-            x->yield(x->yield_ctx);
+        rc = breathe(x);
+        if (rc < 0)
+            break;
     }
     x->pend.n = 0;
     return rc;
@@ -693,8 +702,9 @@ static int vacuum(struct run *x)
         if (after >= before)
             return 0;
         x->rep->pages_vacuumed += (uint64_t)(before - after);
-        if (x->yield != NULL)
-            x->yield(x->yield_ctx);
+        rc = breathe(x);
+        if (rc < 0)
+            return rc;
     }
 }
 

@@ -81,8 +81,9 @@ struct cd_retention_report {
 /* A JSON object with every field above ("error" only when set); NULL on allocation failure. */
 json_t *cd_retention_report_json(const struct cd_retention_report *r);
 
-/* Called between chunks, outside any transaction: the writer commits waiting snapshots there. */
-typedef void (*cd_retention_yield_fn)(void *ctx);
+/* Called between chunks, outside any transaction: the writer commits waiting snapshots there.
+ * Returning false stops the run there (rc -ECANCELED): the store is closing. */
+typedef bool (*cd_retention_yield_fn)(void *ctx);
 
 struct cd_retention;
 

@@ -1095,11 +1095,15 @@ static bool retention_is_due(struct cd_store *st)
 
 static void service(struct cd_store *st, bool retention_ok);
 
-static void retention_yield(void *ctx)
+static bool retention_yield(void *ctx)
 {
     struct cd_store *st = ctx;
     service(st, false);
     write_one_batch(st);
+    pthread_mutex_lock(&st->mu);
+    bool go_on = !st->stopping;
+    pthread_mutex_unlock(&st->mu);
+    return go_on;
 }
 
 static void do_retention(struct cd_store *st, bool dry_run, struct cd_retention_report *rep)
@@ -1229,7 +1233,10 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&st->mu);
         service(st, true);
         write_one_batch(st);
-        if (retention_is_due(st)) {
+        pthread_mutex_lock(&st->mu);
+        bool stopping = st->stopping;
+        pthread_mutex_unlock(&st->mu);
+        if (!stopping && retention_is_due(st)) {
             struct cd_retention_report rep;
             do_retention(st, false, &rep);
             st->next_retention_mono = cd_clock_mono_ms(st->clock) + st->opts.retention.interval_ms;
@@ -1322,8 +1329,8 @@ static void store_free(struct cd_store *st)
     for (int i = 0; i < W_COUNT; i++)
         sqlite3_finalize(st->w[i]);
     if (st->db != NULL) {
-        /* Leaves a tidy file: the last connection's close checkpoints and removes the WAL. */
-        sqlite3_exec(st->db, "PRAGMA optimize", NULL, NULL, NULL);
+        /* The last connection's close checkpoints and removes the WAL. (No PRAGMA optimize:
+         * statistics could steer the planner away from the indexes the queries are built for.) */
         sqlite3_close(st->db);
     }
     free(st->ring);

@@ -21,6 +21,9 @@
  * Durability: WAL with synchronous=NORMAL. A kill -9 loses nothing committed (the WAL is in the
  * OS page cache); a power loss may lose the last transactions but never corrupts the file.
  *
+ * Files: the database, SQLite's "-wal" and "-shm" beside it, and "-reserve" (disk_reserve_bytes
+ * of headroom for a full disk; deleting it is harmless, the store makes it again).
+ *
  * The store never logs: it reports through return codes, struct cd_err, and the optional event
  * callback (disk full / recovered, write errors, retention results), which the daemon logs.
  * Every SQLite error names the database path and carries sqlite3_errmsg().
@@ -39,13 +42,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- events (writer thread → daemon) ------------------------------------------------------ */
+/* ---- events (writer thread -> daemon) ------------------------------------------------------ */
 
 enum cd_store_event_type {
     CD_STORE_EV_DISK_FULL,      /* once when the disk fills: raw bytes are no longer stored */
     CD_STORE_EV_DISK_RECOVERED, /* once when a full snapshot could be stored again */
-    CD_STORE_EV_WRITE_ERROR,    /* a batch (or snapshot) failed: I/O error, corrupt file, ... */
-    CD_STORE_EV_RETENTION,      /* a retention run finished (periodic or requested) */
+    /* a batch (or snapshot) failed: I/O error, corrupt file, locked by another process... One
+     * event per failed batch: the daemon rate-limits them (cd_log_complain). */
+    CD_STORE_EV_WRITE_ERROR,
+    CD_STORE_EV_RETENTION, /* a retention run finished (periodic or requested) */
 };
 
 struct cd_store_event {
@@ -55,7 +60,8 @@ struct cd_store_event {
     const struct cd_retention_report *report; /* CD_STORE_EV_RETENTION only */
 };
 
-/* Called on the writer thread, without store locks held. Must not block or call the store. */
+/* Called on the writer thread, without store locks held. Must not block or call the store. The
+ * message names the database path and, for SQLite failures, carries SQLite's own message. */
 typedef void (*cd_store_event_fn)(const struct cd_store_event *ev, void *ctx);
 
 /* ---- open / close -------------------------------------------------------------------------- */
