@@ -1715,6 +1715,42 @@ static json_t *jparse(const char *text)
     return j != NULL ? j : jstr(text);
 }
 
+/* How a result column becomes a JSON member. */
+enum jkind { J_SKIP, J_INT, J_TEXT, J_JSON, J_INT_OR_NULL };
+
+struct jcol {
+    const char *key;
+    enum jkind kind;
+};
+
+/* Adds columns [0, n) of the current row of q to object o as cols[] says. -ENOMEM. */
+static int jcols(json_t *o, sqlite3_stmt *q, const struct jcol *cols, size_t n)
+{
+    int bad = o == NULL;
+    for (int i = 0; i < (int)n && !bad; i++) {
+        json_t *v = NULL;
+        bool null = sqlite3_column_type(q, i) == SQLITE_NULL;
+        switch (cols[i].kind) {
+        case J_SKIP:
+            continue;
+        case J_INT:
+            v = jcol_int(q, i);
+            break;
+        case J_TEXT:
+            v = jcol_text(q, i);
+            break;
+        case J_JSON:
+            v = jparse((const char *)sqlite3_column_text(q, i));
+            break;
+        case J_INT_OR_NULL:
+            v = null ? json_null() : jcol_int(q, i);
+            break;
+        }
+        bad |= jset(o, cols[i].key, v) < 0;
+    }
+    return bad ? -ENOMEM : 0;
+}
+
 /* ---- snapshot rows --------------------------------------------------------------------------- */
 
 #define SNAP_COLS                                                                                  \
@@ -1725,43 +1761,51 @@ static json_t *jparse(const char *text)
 #define SNAP_FROM  " FROM snapshots s JOIN targets t ON t.id = s.target_id"
 #define SNAP_NCOLS 24
 
+static const struct jcol snap_cols[SNAP_NCOLS] = {
+    {"id", J_INT},
+    {"target_id", J_INT},
+    {"job", J_TEXT},
+    {"scheme", J_TEXT},
+    {"address", J_TEXT},
+    {"instance", J_TEXT},
+    {"kind", J_TEXT},
+    {"start_ms", J_INT},
+    {"duration_ms", J_INT},
+    {"scheduled_ms", J_INT},
+    {"status", J_TEXT},
+    {"http_status", J_INT},
+    {"error", J_TEXT},
+    {"parse_error", J_TEXT},
+    {"format", J_TEXT},
+    {"content_type", J_TEXT},
+    {"raw_bytes", J_INT},
+    {"stored_bytes", J_INT},
+    {NULL, J_SKIP} /* encoding */,
+    {NULL, J_SKIP} /* sha256 */,
+    {NULL, J_SKIP} /* blob_id */,
+    {"dropped", J_TEXT},
+    {"pinned", J_SKIP},
+    {"incidents", J_INT},
+};
+
 static json_t *snap_row(sqlite3_stmt *q)
 {
     json_t *o = json_object();
-    if (o == NULL)
-        return NULL;
     char hex[CD_HASH_SHA256_HEX] = "";
     if (sqlite3_column_bytes(q, 19) == CD_HASH_SHA256_LEN)
         cd_hash_hex(sqlite3_column_blob(q, 19), CD_HASH_SHA256_LEN, hex);
     int64_t pinned = sqlite3_column_int64(q, 22), incidents = sqlite3_column_int64(q, 23);
-    int bad = 0;
-    bad |= jset(o, "id", jcol_int(q, 0));
-    bad |= jset(o, "target_id", jcol_int(q, 1));
-    bad |= jset(o, "job", jcol_text(q, 2));
-    bad |= jset(o, "scheme", jcol_text(q, 3));
-    bad |= jset(o, "address", jcol_text(q, 4));
-    bad |= jset(o, "instance", jcol_text(q, 5));
-    bad |= jset(o, "kind", jcol_text(q, 6));
-    bad |= jset(o, "start_ms", jcol_int(q, 7));
-    bad |= jset(o, "time", jtime(sqlite3_column_int64(q, 7)));
-    bad |= jset(o, "duration_ms", jcol_int(q, 8));
-    bad |= jset(o, "scheduled_ms", jcol_int(q, 9));
-    bad |= jset(o, "status", jcol_text(q, 10));
-    bad |= jset(o, "http_status", jcol_int(q, 11));
-    bad |= jset(o, "error", jcol_text(q, 12));
-    bad |= jset(o, "parse_error", jcol_text(q, 13));
-    bad |= jset(o, "format", jcol_text(q, 14));
-    bad |= jset(o, "content_type", jcol_text(q, 15));
-    bad |= jset(o, "raw_bytes", jcol_int(q, 16));
-    bad |= jset(o, "stored_bytes", jcol_int(q, 17));
-    bad |= jset(o, "encoding",
-                json_string(sqlite3_column_int(q, 18) == CD_STORE_ENC_ZSTD ? "zstd" : "identity"));
-    bad |= jset(o, "sha256", hex[0] != '\0' ? json_string(hex) : json_null());
-    bad |= jset(o, "has_raw", json_boolean(sqlite3_column_type(q, 20) != SQLITE_NULL));
-    bad |= jset(o, "dropped", jcol_text(q, 21));
-    bad |= jset(o, "pinned", json_boolean(pinned != 0));
-    bad |= jset(o, "incidents", json_integer(incidents));
-    bad |= jset(o, "protected", json_boolean(pinned != 0 || incidents > 0));
+    int bad = jcols(o, q, snap_cols, SNAP_NCOLS);
+    if (!bad) {
+        bad |= jset(o, "time", jtime(sqlite3_column_int64(q, 7)));
+        bad |=
+            jset(o, "encoding",
+                 json_string(sqlite3_column_int(q, 18) == CD_STORE_ENC_ZSTD ? "zstd" : "identity"));
+        bad |= jset(o, "sha256", hex[0] != '\0' ? json_string(hex) : json_null());
+        bad |= jset(o, "has_raw", json_boolean(sqlite3_column_type(q, 20) != SQLITE_NULL));
+        bad |= jset(o, "pinned", json_boolean(pinned != 0));
+        bad |= jset(o, "protected", json_boolean(pinned != 0 || incidents > 0));
+    }
     if (bad) {
         json_decref(o);
         return NULL;
@@ -2356,17 +2400,13 @@ int cd_store_targets(struct cd_store_reader *r, json_t **out, struct cd_err *err
                   &q, err);
     if (rc < 0)
         goto fail;
+    static const struct jcol target_cols[] = {
+        {"id", J_INT},        {"job", J_TEXT},    {"scheme", J_TEXT},       {"address", J_TEXT},
+        {"instance", J_TEXT}, {"labels", J_JSON}, {"first_seen_ms", J_INT}, {"last_seen_ms", J_INT},
+    };
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         json_t *t = json_object();
-        int bad = t == NULL;
-        bad |= jset(t, "id", jcol_int(q, 0));
-        bad |= jset(t, "job", jcol_text(q, 1));
-        bad |= jset(t, "scheme", jcol_text(q, 2));
-        bad |= jset(t, "address", jcol_text(q, 3));
-        bad |= jset(t, "instance", jcol_text(q, 4));
-        bad |= jset(t, "labels", jparse((const char *)sqlite3_column_text(q, 5)));
-        bad |= jset(t, "first_seen_ms", jcol_int(q, 6));
-        bad |= jset(t, "last_seen_ms", jcol_int(q, 7));
+        int bad = jcols(t, q, target_cols, sizeof(target_cols) / sizeof(target_cols[0]));
         bad |= jset(t, "snapshots", json_integer(0));
         bad |= jset(t, "bytes", json_integer(0));
         bad |= jset(t, "kinds", json_object());
@@ -2399,16 +2439,15 @@ int cd_store_targets(struct cd_store_reader *r, json_t **out, struct cd_err *err
         json_t *t = json_object_get(byid, key);
         if (t == NULL)
             continue;
-        json_t *k = json_object(), *last = json_object();
-        int bad = k == NULL || last == NULL;
-        bad |= jset(last, "id", jcol_int(q, 6));
-        bad |= jset(last, "start_ms", jcol_int(q, 5));
-        bad |= jset(last, "status", jcol_text(q, 7));
-        bad |= jset(k, "snapshots", jcol_int(q, 2));
-        bad |= jset(k, "bytes", jcol_int(q, 3));
-        bad |= jset(k, "first_ms", jcol_int(q, 4));
-        bad |= jset(k, "last_ms", jcol_int(q, 5));
-        bad |= jset(k, "last", last);
+        static const struct jcol kind_cols[] = {
+            {NULL, J_SKIP},   {NULL, J_SKIP},      {"snapshots", J_INT},
+            {"bytes", J_INT}, {"first_ms", J_INT}, {"last_ms", J_INT},
+        };
+        json_t *k = json_object();
+        int bad = jcols(k, q, kind_cols, sizeof(kind_cols) / sizeof(kind_cols[0]));
+        bad |= jset(k, "last",
+                    json_pack("{sIsIso}", "id", (json_int_t)sqlite3_column_int64(q, 6), "start_ms",
+                              (json_int_t)sqlite3_column_int64(q, 5), "status", jcol_text(q, 7)));
         const char *kind = (const char *)sqlite3_column_text(q, 1);
         bad |= jset(json_object_get(t, "kinds"), kind != NULL ? kind : "", k);
         json_t *tn = json_object_get(t, "snapshots"), *tb = json_object_get(t, "bytes");
@@ -2508,13 +2547,12 @@ int cd_store_series(struct cd_store_reader *r, const struct cd_store_query *q, c
                 goto fail;
             }
             if (!bad && json_array_size(points) > 0) {
+                static const struct jcol cols[] = {
+                    {"target_id", J_INT}, {"job", J_TEXT},      {"scheme", J_TEXT},
+                    {"address", J_TEXT},  {"instance", J_TEXT},
+                };
                 json_t *o = json_object();
-                bad |= o == NULL;
-                bad |= jset(o, "target_id", jcol_int(tq, 0));
-                bad |= jset(o, "job", jcol_text(tq, 1));
-                bad |= jset(o, "scheme", jcol_text(tq, 2));
-                bad |= jset(o, "address", jcol_text(tq, 3));
-                bad |= jset(o, "instance", jcol_text(tq, 4));
+                bad |= jcols(o, tq, cols, sizeof(cols) / sizeof(cols[0]));
                 bad |= jset(o, "points", json_incref(points));
                 bad |= jappend(list, o) < 0;
             }
@@ -2570,17 +2608,13 @@ int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *e
                       &q, err);
     if (rc < 0)
         goto fail;
+    static const struct jcol cols[] = {
+        {"name", J_TEXT}, {"created_ms", J_INT},       {"snapshots", J_INT},
+        {"bytes", J_INT}, {"first_ms", J_INT_OR_NULL}, {"last_ms", J_INT_OR_NULL},
+    };
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         json_t *o = json_object();
-        int bad = o == NULL;
-        bad |= jset(o, "name", jcol_text(q, 0));
-        bad |= jset(o, "created_ms", jcol_int(q, 1));
-        bad |= jset(o, "snapshots", jcol_int(q, 2));
-        bad |= jset(o, "bytes", jcol_int(q, 3));
-        bad |= jset(o, "first_ms",
-                    sqlite3_column_type(q, 4) == SQLITE_NULL ? json_null() : jcol_int(q, 4));
-        bad |= jset(o, "last_ms",
-                    sqlite3_column_type(q, 5) == SQLITE_NULL ? json_null() : jcol_int(q, 5));
+        int bad = jcols(o, q, cols, sizeof(cols) / sizeof(cols[0]));
         if (bad || jappend(list, o) < 0) {
             if (bad)
                 json_decref(o);
