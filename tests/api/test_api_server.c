@@ -1,0 +1,5 @@
+#include "cdtest.h"
+int main(void)
+{
+    return 0;
+}
