@@ -1485,6 +1485,9 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     struct cd_api *api = cls;
     char msg[512];
@@ -1579,13 +1582,39 @@ fail:
     return rc;
 }
 
+/* "host:port", "[v6]:port" or ":port" (every address); port 0 picks a free one. */
+static int split_listen(const char *s, char **host, int *port)
+{
+    const char *colon;
+    const char *hs = s;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return -EINVAL;
+        hs = s + 1;
+        hl = (size_t)(close - hs);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL || strchr(s, ':') != colon)
+            return -EINVAL;
+        hl = (size_t)(colon - s);
+    }
+    if (cd_str_to_int(colon + 1, 0, 65535, port) != 0)
+        return -EINVAL;
+    *host = cd_str_ndup(hs, hl);
+    return *host != NULL ? 0 : -ENOMEM;
+}
+
 static int tcp_listen(const char *listen_addr, int *out, struct cd_err *err)
 {
     char *host = NULL;
     int port = 0, fd = -1, rc = 0;
     struct addrinfo *res = NULL;
-    if (cd_target_split_address(listen_addr, &host, &port) != 0)
-        return cd_err_set(err, -EINVAL, "listen '%s': expected host:port", listen_addr);
+    if (split_listen(listen_addr, &host, &port) != 0)
+        return cd_err_set(err, -EINVAL, "listen '%s': expected host:port, [v6]:port or :port",
+                          listen_addr);
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,

@@ -136,9 +136,13 @@ int ht_request(const char *sock, const char *url, const char *method, const char
     assert_non_null(h);
     struct sink b = {0}, hd = {0};
     struct curl_slist *hl = NULL;
-    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++)
+    bool expect = false;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
         hl = curl_slist_append(hl, headers[i]);
-    hl = curl_slist_append(hl, "Expect:");
+        expect = expect || strncasecmp(headers[i], "Expect:", 7) == 0;
+    }
+    if (!expect)
+        hl = curl_slist_append(hl, "Expect:");
     curl_easy_setopt(h, CURLOPT_URL, url);
     if (sock != NULL)
         curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, sock);
