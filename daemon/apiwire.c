@@ -920,9 +920,11 @@ static size_t normalize_object(json_t *o, int depth)
         if (json_is_string(v)) {
             char *clean = cd_apiwire_strip_userinfo(json_string_value(v));
             if (clean != NULL) {
+                /* v is freed by the replacement: look at the new value from here on. */
                 json_object_set_new(o, key, json_string(clean));
                 free(clean);
                 removed++;
+                v = json_object_get(o, key);
             }
         }
         size_t klen = strlen(key);

@@ -52,6 +52,7 @@ struct ctl {
 struct command {
     const char *name;
     int (*run)(struct ctl *ctl, int argc, char **argv);
+    const char *summary; /* one line for the command list */
     const char *synopsis;
     const char *help;
 };
@@ -137,6 +138,22 @@ static int parse_output(struct ctl *ctl, const char *v)
 static bool want_progress(const struct ctl *ctl)
 {
     return ctl->progress > 0 || (ctl->progress < 0 && isatty(STDERR_FILENO));
+}
+
+/* A line above a table saying what it holds and what its columns mean, wrapped to the width. */
+static void caption(const struct ctl *ctl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void caption(const struct ctl *ctl, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    char *clean = cd_table_sanitize(buf);
+    cd_render_wrapped(stdout, "", "  ", clean != NULL ? clean : "", ctl->width);
+    free(clean);
 }
 
 /* ---- talking to the daemon ------------------------------------------------------------------- */
@@ -318,10 +335,56 @@ static int next_opt(struct ctl *ctl, int argc, char **argv, const char *shortopt
     return c;
 }
 
+/* The synopsis, wrapped only between bracketed groups, under "usage: collectorctl". */
+static void print_synopsis(const char *synopsis, int width)
+{
+    const char *lead = "usage: collectorctl ";
+    int col = (int)strlen(lead);
+    fputs(lead, stdout);
+    const char *p = synopsis;
+    while (*p != '\0') {
+        /* the next unit: up to a space outside brackets */
+        int depth = 0;
+        size_t n = 0;
+        while (p[n] != '\0' && !(p[n] == ' ' && depth == 0)) {
+            depth += p[n] == '[' ? 1 : p[n] == ']' ? -1 : 0;
+            n++;
+        }
+        if (col > 24 && col + 1 + (int)n > width) {
+            fputs("\n                        ", stdout);
+            col = 24;
+        } else if (p != synopsis) {
+            fputc(' ', stdout);
+            col++;
+        }
+        fwrite(p, 1, n, stdout);
+        col += (int)n;
+        p += n;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', stdout);
+}
+
 static int command_help(const char *name)
 {
     const struct command *c = find_command(name);
-    printf("usage: collectorctl %s\n\n%s", c->synopsis, c->help);
+    int width = cd_table_term_width(STDOUT_FILENO);
+    print_synopsis(c->synopsis, width);
+    putchar('\n');
+    /* The help text is one paragraph; its line breaks are only for the source. */
+    char *text = cd_str_dup(c->help);
+    if (text == NULL)
+        return EXIT_ERR;
+    for (char *q = text; *q != '\0'; q++) {
+        if (*q == '\n')
+            *q = ' ';
+    }
+    size_t n = strlen(text);
+    while (n > 0 && text[n - 1] == ' ')
+        text[--n] = '\0';
+    cd_render_wrapped(stdout, "", "", text, width);
+    free(text);
     return EXIT_OK;
 }
 
@@ -479,9 +542,10 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
     }
     const json_t *list = json_object_get(r.json, "targets");
     size_t n = json_array_size(list);
-    printf("%zu target%s (HEALTH: up/down by the last scrape, unknown = not scraped yet; "
-           "LAST SCRAPE: newest of any kind)\n",
-           n, n == 1 ? "" : "s");
+    caption(ctl,
+            "%zu target%s (HEALTH: up or down by the last scrape, unknown = not scraped yet; "
+            "LAST SCRAPE: the newest of any kind)",
+            n, n == 1 ? "" : "s");
     struct cd_table t;
     cd_table_init(&t);
     cd_table_add_col(&t, "JOB", CD_TABLE_LEFT, 6, 24);
@@ -519,22 +583,21 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
 
 /* ---- snapshots ----------------------------------------------------------------------------- */
 
-static void snapshot_table(struct ctl *ctl, const json_t *list, bool caption)
+static void snapshot_table(struct ctl *ctl, const json_t *list, bool with_caption)
 {
     size_t n = json_array_size(list);
-    if (caption) {
-        printf("%zu snapshot%s, newest first", n, n == 1 ? "" : "s");
+    if (with_caption) {
+        char a[40] = "", b[40] = "";
         if (n > 0) {
-            char a[40], b[40];
-            printf(", taken %s .. %s",
-                   cd_render_clock(a, sizeof(a),
-                                   mint(json_array_get(list, n - 1), "time_unix_ms", 0),
-                                   ctl->now_ms),
-                   cd_render_clock(b, sizeof(b), mint(json_array_get(list, 0), "time_unix_ms", 0),
-                                   ctl->now_ms));
+            cd_render_clock(a, sizeof(a), mint(json_array_get(list, n - 1), "time_unix_ms", 0),
+                            ctl->now_ms);
+            cd_render_clock(b, sizeof(b), mint(json_array_get(list, 0), "time_unix_ms", 0),
+                            ctl->now_ms);
         }
-        printf(" (AGE: since the scrape started; SIZE: bytes received; PIN: kept from "
-               "retention)\n");
+        caption(ctl,
+                "%zu snapshot%s, newest first%s%s%s%s (AGE: since the scrape started; SIZE: "
+                "bytes received; PIN: pinned, kept from retention, with its incident)",
+                n, n == 1 ? "" : "s", n > 0 ? ", taken " : "", a, n > 0 ? " .. " : "", b);
     }
     struct cd_table t;
     cd_table_init(&t);
@@ -1120,15 +1183,12 @@ static int cmd_capture(struct ctl *ctl, int argc, char **argv)
         print_body(&r);
     } else {
         char d[32];
-        printf("captured %zu snapshot%s from %lld target%s in %s: %zu ok, %zu not", n,
-               n == 1 ? "" : "s", (long long)mint(r.json, "matched_targets", 0),
-               mint(r.json, "matched_targets", 0) == 1 ? "" : "s",
-               cd_units_fmt_duration(d, sizeof(d), mint(r.json, "duration_ms", 0)), ok, n - ok);
-        if (mstr(r.json, "incident") != NULL) {
-            printf("; pinned to incident ");
-            put_clean(stdout, mstr(r.json, "incident"));
-        }
-        printf("\n");
+        const char *inc = mstr(r.json, "incident");
+        caption(ctl, "captured %zu snapshot%s from %lld target%s in %s: %zu ok, %zu not%s%s", n,
+                n == 1 ? "" : "s", (long long)mint(r.json, "matched_targets", 0),
+                mint(r.json, "matched_targets", 0) == 1 ? "" : "s",
+                cd_units_fmt_duration(d, sizeof(d), mint(r.json, "duration_ms", 0)), ok, n - ok,
+                inc != NULL ? "; pinned to incident " : "", inc != NULL ? inc : "");
         struct cd_table t;
         cd_table_init(&t);
         cd_table_add_col(&t, "ID", CD_TABLE_RIGHT, 2, 12);
@@ -1250,9 +1310,10 @@ static int cmd_incidents(struct ctl *ctl, int argc, char **argv)
     }
     const json_t *list = json_object_get(r.json, "incidents");
     size_t n = json_array_size(list);
-    printf("%zu incident%s, newest first (SNAPSHOTS are pinned: retention keeps them; SIZE: raw "
-           "bytes)\n",
-           n, n == 1 ? "" : "s");
+    caption(ctl,
+            "%zu incident%s, newest first (SNAPSHOTS: pinned to it, retention keeps them; SIZE: "
+            "raw bytes; TAKEN: local times of the first and last)",
+            n, n == 1 ? "" : "s");
     struct cd_table t;
     cd_table_init(&t);
     cd_table_add_col(&t, "NAME", CD_TABLE_LEFT, 8, 64);
@@ -1480,56 +1541,63 @@ static int cmd_inspect(struct ctl *ctl, int argc, char **argv)
 /* ---- the command table ---------------------------------------------------------------------- */
 
 static const struct command commands[] = {
-    {"status", cmd_status, "status [-o table|json]",
+    {"status", cmd_status, "what the daemon is doing: health, database, queues",
+     "status [-o table|json]",
      "What the daemon is doing: version, uptime, config file, database size and counts, target\n"
      "health, queue depths, the last retention run, and where the query API listens.\n"},
-    {"list", cmd_list, "list [--job JOB] [--health up|down|unknown] [-o table|json]",
+    {"list", cmd_list, "targets with their health, last scrape and last error",
+     "list [--job JOB] [--health up|down|unknown] [-o table|json]",
      "The targets being scraped, with their health, last scrape and last error.\n"},
-    {"snapshots", cmd_snapshots,
-     "snapshots [--job JOB] [--target ID|ADDRESS] [--kind KIND] [--status STATUS]\n"
-     "                        [--incident NAME] [--pinned] [--since TIME] [--until TIME]\n"
-     "                        [-n|--limit N] [--cursor C] [--all] [-o table|json]",
+    {"snapshots", cmd_snapshots, "snapshots, newest first, filtered and paginated",
+     "snapshots [--job JOB] [--target ID|ADDRESS] [--kind KIND] [--status STATUS] [--incident "
+     "NAME] [--pinned] [--since TIME] [--until TIME] [-n|--limit N] [--cursor C] [--all] [-o "
+     "table|json]",
      "Snapshots, newest first, one page at a time (--all follows every page; with -o json each\n"
      "page is printed as the API returns it, one per line). TIME is RFC 3339, Unix seconds, or a\n"
      "duration back from now such as 15m or 2d.\n"},
-    {"show", cmd_show, "show ID [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
+    {"show", cmd_show, "one snapshot: metadata, findings, summary",
+     "show ID [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
      "One snapshot: where and when it was taken, how it went, its size and pin, and its\n"
      "summary: the top functions of a profile, the findings and stack groups of a goroutine\n"
      "dump (stuck goroutines are listed first), or the figures of a trace or gops snapshot.\n"},
-    {"top", cmd_top, "top ID [-n N] [--sample-type TYPE] [--cum] [-o table|json]",
+    {"top", cmd_top, "the top functions of a profile (or a dump's largest groups)",
+     "top ID [-n N] [--sample-type TYPE] [--cum] [-o table|json]",
      "The top functions of a profile snapshot (like go tool pprof -top), per sample type, by\n"
      "flat value or with --cum by cumulative value; for a goroutine dump, its largest groups.\n"},
-    {"fetch", cmd_fetch, "fetch ID [-o FILE|-] [--force]",
+    {"fetch", cmd_fetch, "download a snapshot's exact bytes", "fetch ID [-o FILE|-] [--force]",
      "Downloads the exact bytes a target sent. Without -o the file gets the server's name,\n"
      "<job>-<instance>-<kind>-<time>.pb.gz (or .trace, .txt), in the current directory; an\n"
      "existing file is not replaced without --force. Open it with go tool pprof or go tool "
      "trace.\n"},
-    {"capture", cmd_capture,
-     "capture SELECTOR... [--kind KIND]... [--incident NAME] [--seconds N] [--timeout DUR]\n"
-     "                        [-o table|json]",
+    {"capture", cmd_capture, "scrape matching targets now (optionally into an incident)",
+     "capture SELECTOR... [--kind KIND]... [--incident NAME] [--seconds N] [--timeout DUR] [-o "
+     "table|json]",
      "Scrapes every matching target now. SELECTOR words: job=NAME, target=ID|ADDRESS,\n"
      "LABEL=VALUE (ANDed; also comma-separated), or all. Without --kind each target gets its\n"
      "scheme's defaults (http: " CD_API_DEFAULT_CAPTURE_HTTP "; gops: " CD_API_DEFAULT_CAPTURE_GOPS
      ").\n"
      "With --incident the snapshots are pinned to that incident. CPU profiles and traces take\n"
      "their seconds; a progress line shows the wait. Exit status 1 when no snapshot succeeded.\n"},
-    {"pin", cmd_pin, "pin ID [--incident NAME] [-o table|json]",
+    {"pin", cmd_pin, "keep a snapshot from retention", "pin ID [--incident NAME] [-o table|json]",
      "Pins a snapshot (optionally to an incident): retention never deletes it.\n"},
-    {"unpin", cmd_unpin, "unpin ID [-o table|json]",
+    {"unpin", cmd_unpin, "let retention apply to a snapshot again", "unpin ID [-o table|json]",
      "Unpins a snapshot (and takes it out of its incident); retention applies to it again.\n"},
-    {"incidents", cmd_incidents, "incidents [-o table|json]",
-     "The incidents: named sets of pinned snapshots.\n"},
-    {"export", cmd_export, "export INCIDENT [-o FILE|-] [--force]",
+    {"incidents", cmd_incidents, "the incidents (named sets of pinned snapshots)",
+     "incidents [-o table|json]", "The incidents: named sets of pinned snapshots.\n"},
+    {"export", cmd_export, "an incident as a tar.gz of raw files and a manifest",
+     "export INCIDENT [-o FILE|-] [--force]",
      "Downloads an incident as a tar.gz: every snapshot's exact bytes, manifest.json (targets,\n"
      "labels, times, statuses, sizes, SHA-256) and a README with the command that opens each\n"
      "file. Without -o the file is INCIDENT.tar.gz in the current directory.\n"},
-    {"prune", cmd_prune, "prune [--dry-run] [-o table|json]",
+    {"prune", cmd_prune, "run retention now, or see what it would delete",
+     "prune [--dry-run] [-o table|json]",
      "Runs retention now (max_age, max_bytes, per-target limits, downsampling; pinned snapshots\n"
      "are never deleted). --dry-run only reports what it would delete.\n"},
-    {"inspect", cmd_inspect, "inspect FILE [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
+    {"inspect", cmd_inspect, "summarize a local profile, trace or dump (offline)",
+     "inspect FILE [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
      "Summarizes a local file without a daemon: a pprof profile, an execution trace, a\n"
      "goroutine dump or gops text, with the daemon's own parsers.\n"},
-    {"metrics", cmd_metrics, "metrics",
+    {"metrics", cmd_metrics, "the daemon's own Prometheus metrics", "metrics",
      "The daemon's own metrics in Prometheus text format (what GET /metrics serves).\n"},
 };
 
@@ -1547,18 +1615,15 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: collectorctl [-s SOCKET|URL] [--token-file FILE] [-o table|json]\n"
             "                    [--progress|--no-progress] COMMAND [ARGS]\n\n"
-            "Talks to collectord's query socket (default %s; also $%s, or\n"
-            "-s http://HOST:PORT with --token-file for the TCP listener).\n\n"
+            "Talks to collectord's query socket: %s by default,\n"
+            "$%s when set, or -s PATH; -s http://HOST:PORT with\n"
+            "--token-file FILE for the TCP listener.\n\n"
             "commands:\n",
             CD_API_DEFAULT_SOCKET, CD_CLIENT_ENV_ENDPOINT);
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        const char *nl = strchr(commands[i].help, '\n');
-        fprintf(f, "  %-10s %.*s\n", commands[i].name,
-                (int)(nl != NULL ? nl - commands[i].help : (long)strlen(commands[i].help)),
-                commands[i].help);
-    }
-    fprintf(f, "\ncollectorctl COMMAND --help describes a command. Exit status: 0 ok, 1 error, "
-               "2 usage.\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\ncollectorctl COMMAND --help describes a command.\n"
+               "Exit status: 0 ok, 1 error, 2 usage.\n");
 }
 
 int main(int argc, char **argv)

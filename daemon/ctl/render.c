@@ -102,7 +102,9 @@ static void fmt_number(char *dst, size_t size, double v)
 static void fmt_ns(char *dst, size_t size, double ns)
 {
     double a = fabs(ns);
-    if (a >= 60e9) {
+    if (a == 0) {
+        snprintf(dst, size, "0");
+    } else if (a >= 60e9) {
         cd_units_fmt_duration(dst, size, (int64_t)(ns / 1e6));
     } else if (a >= 1e9) {
         snprintf(dst, size, "%.3gs", ns / 1e9);
@@ -183,6 +185,41 @@ static void fmt_unit(char *dst, size_t size, double v, const char *unit)
         fmt_number(dst, size, v);
 }
 
+/* Prints text word-wrapped to width: the first line after first, the rest after cont (both
+ * ASCII prefixes). Words longer than a line are left whole. */
+void cd_render_wrapped(FILE *f, const char *first, const char *cont, const char *text, int width)
+{
+    const char *prefix = first;
+    const char *p = text;
+    if (*p == '\0')
+        fprintf(f, "%s\n", first);
+    while (*p != '\0') {
+        int room = width - (int)strlen(prefix);
+        if (room < 20)
+            room = 20;
+        size_t len = strlen(p);
+        size_t take = len;
+        if ((int)cd_table_width(p) > room) {
+            /* the last space within room code points */
+            size_t cut = 0, cps = 0, last_space = 0;
+            while (p[cut] != '\0' && (int)cps <= room) {
+                if (p[cut] == ' ')
+                    last_space = cut;
+                cut++;
+                while ((p[cut] & 0xc0) == 0x80)
+                    cut++;
+                cps++;
+            }
+            take = last_space > 0 ? last_space : cut;
+        }
+        fprintf(f, "%s%.*s\n", prefix, (int)take, p);
+        p += take;
+        while (*p == ' ')
+            p++;
+        prefix = cont;
+    }
+}
+
 /* ---- generic members ------------------------------------------------------------------- */
 
 static bool in_list(const char *key, const char *const *list)
@@ -194,20 +231,88 @@ static bool in_list(const char *key, const char *const *list)
     return false;
 }
 
-static void print_json_cut(FILE *f, const json_t *v)
+/* Writes at most n code points of s; returns how many bytes that took. */
+static size_t put_cps(FILE *f, const char *s, size_t n)
+{
+    size_t i = 0;
+    while (s[i] != '\0' && n > 0) {
+        i++;
+        while ((s[i] & 0xc0) == 0x80)
+            i++;
+        n--;
+    }
+    fwrite(s, 1, i, f);
+    return i;
+}
+
+/* Compact JSON, hard-wrapped to the width under the label, cut after JSON_CUTOFF bytes. */
+static void print_json_cut(FILE *f, const json_t *v, int indent, int width)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     char *clean = cd_table_sanitize(text);
-    if (clean != NULL) {
-        size_t n = strlen(clean);
-        if (n > JSON_CUTOFF)
-            fprintf(f, "%.*s… (%zu more bytes; -o json shows all)\n", JSON_CUTOFF, clean,
-                    n - JSON_CUTOFF);
-        else
-            fprintf(f, "%s\n", clean);
-    }
-    free(clean);
     free(text);
+    if (clean == NULL)
+        return;
+    size_t n = strlen(clean);
+    size_t shown = n > JSON_CUTOFF ? JSON_CUTOFF : n;
+    while (shown < n && (clean[shown] & 0xc0) == 0x80)
+        shown++;
+    clean[shown] = '\0';
+    int room = width - indent - 2;
+    if (room < 20)
+        room = 20;
+    const char *p = clean;
+    while (*p != '\0') {
+        fprintf(f, "%*s", indent + 2, "");
+        p += put_cps(f, p, (size_t)room);
+        fputc('\n', f);
+    }
+    if (shown < n)
+        fprintf(f, "%*s… %zu more bytes; -o json shows all\n", indent + 2, "", n - shown);
+    free(clean);
+}
+
+/* One line per element for a short array of flat objects: "- key: value, key: value". */
+static bool print_object_list(FILE *f, const json_t *a, int indent,
+                              const struct cd_render_opts *opt)
+{
+    size_t n = json_array_size(a);
+    if (n == 0 || n > 32)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(a, i);
+        if (!json_is_object(e) || json_object_size(e) > 8)
+            return false;
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)e, k, v)
+        {
+            if (json_is_object(v) || json_is_array(v))
+                return false;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const json_t *e = json_array_get(a, i);
+        char line[1024];
+        size_t o = 0;
+        const char *k;
+        json_t *v;
+        json_object_foreach((json_t *)e, k, v)
+        {
+            char val[256];
+            cd_render_value(val, sizeof(val), k, v, opt->now_ms);
+            if (o < sizeof(line))
+                o +=
+                    (size_t)snprintf(line + o, sizeof(line) - o, "%s%s: %s", o ? ", " : "", k, val);
+        }
+        char *clean = cd_table_sanitize(line);
+        char first[32], cont[32];
+        snprintf(first, sizeof(first), "%*s- ", indent + 2, "");
+        snprintf(cont, sizeof(cont), "%*s", indent + 4, "");
+        cd_render_wrapped(f, first, cont, clean != NULL ? clean : "?", opt->width);
+        free(clean);
+    }
+    return true;
 }
 
 static bool all_scalars(const json_t *o)
@@ -247,12 +352,16 @@ static void print_fields(FILE *f, const json_t *o, const char *const *skip, int 
             fprintf(f, "%*s%s:\n", indent, "", label);
             print_fields(f, v, NULL, indent + 2, opt);
         } else if (json_is_object(v) || json_is_array(v)) {
-            fprintf(f, "%*s%s: ", indent, "", label);
-            print_json_cut(f, v);
+            fprintf(f, "%*s%s:\n", indent, "", label);
+            if (!json_is_array(v) || !print_object_list(f, v, indent, opt))
+                print_json_cut(f, v, indent, opt->width);
         } else {
-            char val[256];
+            char val[512], first[200];
             cd_render_value(val, sizeof(val), k, v, opt->now_ms);
-            fprintf(f, "%*s%s: %s\n", indent, "", label, val);
+            snprintf(first, sizeof(first), "%*s%s: ", indent, "", label);
+            char cont[32];
+            snprintf(cont, sizeof(cont), "%*s", indent + 4, "");
+            cd_render_wrapped(f, first, cont, val, opt->width);
         }
     }
 }
@@ -698,7 +807,8 @@ static void render_goroutines(FILE *f, const json_t *summary, const struct cd_re
     if (json_array_size(findings) > 0) {
         fprintf(f, "\nFINDINGS\n");
         for (size_t i = 0; i < json_array_size(findings); i++)
-            fprintf(f, "  ! %s\n", json_string_value(json_array_get(findings, i)));
+            cd_render_wrapped(f, "  ! ", "    ", json_string_value(json_array_get(findings, i)),
+                              o->width);
     }
     json_decref(findings);
     if (json_array_size(json_object_get(summary, "groups")) > 0) {
@@ -781,7 +891,8 @@ int cd_render_top(FILE *f, const json_t *summary, const struct cd_render_opts *o
     if (shape_of(summary) == SHAPE_GOROUTINE) {
         json_t *findings = cd_render_goroutine_findings(summary);
         for (size_t i = 0; i < json_array_size(findings); i++)
-            fprintf(f, "! %s\n", json_string_value(json_array_get(findings, i)));
+            cd_render_wrapped(f, "! ", "  ", json_string_value(json_array_get(findings, i)),
+                              o->width);
         if (json_array_size(findings) > 0)
             fputc('\n', f);
         json_decref(findings);

@@ -35,6 +35,10 @@ char *cd_render_clock(char *dst, size_t size, int64_t unix_ms, int64_t now_ms);
  * _pct percentages; other numbers as they are; strings sanitized. Returns dst. */
 char *cd_render_value(char *dst, size_t size, const char *key, const json_t *v, int64_t now_ms);
 
+/* Prints text word-wrapped to width: the first line after the prefix first, the others after
+ * cont (ASCII prefixes). */
+void cd_render_wrapped(FILE *f, const char *first, const char *cont, const char *text, int width);
+
 /* The whole summary (everything show prints below the metadata). */
 void cd_render_summary(FILE *f, const json_t *summary, const struct cd_render_opts *o);
 /* Only the tables: pprof top-N, or goroutine groups. Returns how many tables it printed. */

@@ -11,11 +11,13 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid. */
-static size_t utf8_len(const unsigned char *s)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when invalid; *cp its code point. */
+static size_t utf8_seq(const unsigned char *s, uint32_t *cpo)
 {
-    if (s[0] < 0x80)
+    if (s[0] < 0x80) {
+        *cpo = s[0];
         return 1;
+    }
     size_t n;
     uint32_t cp;
     if ((s[0] & 0xe0) == 0xc0) {
@@ -38,9 +40,14 @@ static size_t utf8_len(const unsigned char *s)
     static const uint32_t min_cp[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         return 0;
-    if (cp >= 0x80 && cp <= 0x9f) /* C1 controls */
-        return 0;
+    *cpo = cp;
     return n;
+}
+
+static size_t utf8_len(const unsigned char *s)
+{
+    uint32_t cp;
+    return utf8_seq(s, &cp);
 }
 
 size_t cd_table_width(const char *s)
@@ -71,10 +78,16 @@ char *cd_table_sanitize(const char *s)
             p++;
             continue;
         }
-        size_t n = utf8_len(p);
+        uint32_t cp = 0;
+        size_t n = utf8_seq(p, &cp);
         if (n == 0) {
             out[o++] = '?';
             p++;
+            continue;
+        }
+        if (cp >= 0x80 && cp <= 0x9f) { /* C1 controls (CSI, OSC...) */
+            out[o++] = '?';
+            p += n;
             continue;
         }
         memcpy(out + o, p, n);
@@ -202,13 +215,23 @@ void cd_table_print(const struct cd_table *t, FILE *f, int width)
         total--;
     }
     for (size_t r = 0; r <= t->nrows; r++) {
+        /* Each line is built whole so trailing blanks (empty last cells) can be cut. */
+        char *line = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&line, &len);
+        if (m == NULL)
+            return;
         for (size_t c = 0; c < t->ncols; c++) {
             const char *s = r == 0 ? t->cols[c].title : t->cells[(r - 1) * t->ncols + c];
             bool last = c + 1 == t->ncols;
-            put_cell(f, s, w[c], t->cols[c].align, !last);
+            put_cell(m, s, w[c], t->cols[c].align, !last);
             if (!last)
-                fprintf(f, "%*s", CD_TABLE_GAP, "");
+                fprintf(m, "%*s", CD_TABLE_GAP, "");
         }
-        fputc('\n', f);
+        fclose(m);
+        while (len > 0 && line[len - 1] == ' ')
+            line[--len] = '\0';
+        fprintf(f, "%s\n", line);
+        free(line);
     }
 }

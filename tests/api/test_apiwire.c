@@ -273,6 +273,13 @@ static void test_normalize(void **state)
     free(text);
     json_decref(doc);
 
+    /* A "_unix_ms" member that is a string (with userinfo) is cleaned, and gets no twin. */
+    doc = json_pack("{s:s}", "time_unix_ms", "http://u:p@h/x");
+    assert_int_equal(cd_apiwire_normalize(doc), 1);
+    assert_string_equal(json_string_value(json_object_get(doc, "time_unix_ms")), "http://h/x");
+    assert_null(json_object_get(doc, "time"));
+    json_decref(doc);
+
     /* An existing twin is left alone; deep nesting is cut, not recursed forever. */
     doc = json_pack("{s:I, s:s}", "time_unix_ms", (json_int_t)1, "time", "given");
     cd_apiwire_normalize(doc);
