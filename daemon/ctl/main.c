@@ -1159,13 +1159,10 @@ static int cmd_capture(struct ctl *ctl, int argc, char **argv)
         return EXIT_ERR;
     }
     struct progress p;
-    char label[200];
-    char *desc = json_dumps(sel, JSON_COMPACT);
-    snprintf(label, sizeof(label),
-             "capture: waiting for the targets (CPU profiles and traces "
-             "take their seconds)...");
-    free(desc);
-    progress_begin(ctl, &p, label, false);
+    progress_begin(ctl, &p,
+                   "capture: waiting for the targets (CPU profiles and traces take their "
+                   "seconds)...",
+                   false);
     struct cd_client_response r = {0};
     rc = request(ctl, "POST", "/capture", NULL, body, &r);
     progress_end(ctl, &p);

@@ -11,6 +11,7 @@
 #include "str.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 static long get_status(struct fx *f, const char *path)
 {
@@ -1066,6 +1070,83 @@ static void test_partial_backend(void **state)
     free(dir);
 }
 
+/* Socket activation, in a child: the sockets systemd would pass as fds 3 and 4 with
+ * LISTEN_PID/LISTEN_FDS, found by cd_api_systemd_fds and served. Exit code = what failed. */
+static int activation_child(const char *path)
+{
+    int u = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    cd_str_copy(sa.sun_path, path, sizeof(sa.sun_path));
+    if (u < 0 || bind(u, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(u, 8) != 0)
+        return 10;
+    int t = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in in = {.sin_family = AF_INET};
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (t < 0 || bind(t, (struct sockaddr *)&in, sizeof(in)) != 0 || listen(t, 8) != 0)
+        return 11;
+    /* Out of the way first: u or t may already be fd 3 or 4. */
+    int hu = fcntl(u, F_DUPFD, 100), ht = fcntl(t, F_DUPFD, 100);
+    close(u);
+    close(t);
+    if (hu < 0 || ht < 0 || dup2(hu, 3) != 3 || dup2(ht, 4) != 4)
+        return 12;
+    close(hu);
+    close(ht);
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    setenv("LISTEN_PID", pid, 1);
+    setenv("LISTEN_FDS", "2", 1);
+    int ufd = -1, tfd = -1;
+    if (cd_api_systemd_fds(&ufd, &tfd, NULL) != 0 || ufd != 3 || tfd != 4)
+        return 13;
+    if (getenv("LISTEN_FDS") != NULL)
+        return 14;
+    struct cd_api_backend be = {.status = only_status};
+    struct cd_api_config cfg;
+    cd_api_config_default(&cfg);
+    cfg.unix_fd = ufd;
+    cfg.tcp_fd = tfd;
+    cfg.token = FX_TOKEN;
+    struct cd_api *api = NULL;
+    if (cd_api_start(&cfg, &be, &api, NULL) != 0)
+        return 15;
+    int rc = 0;
+    int c = ht_connect_unix(path);
+    const char req[] = "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    char buf[256] = "";
+    if (c < 0 || write(c, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1) ||
+        read(c, buf, sizeof(buf) - 1) < 12 || strncmp(buf, "HTTP/1.1 200", 12) != 0)
+        rc = 16;
+    if (c >= 0)
+        close(c);
+    if (rc == 0 && cd_api_tcp_port(api) <= 0)
+        rc = 17;
+    cd_api_stop(api);
+    /* An adopted socket's file belongs to systemd: it stays. */
+    struct stat st;
+    if (rc == 0 && lstat(path, &st) != 0)
+        rc = 18;
+    return rc;
+}
+
+static void test_socket_activation(void **state)
+{
+    (void)state;
+    char *dir = cdt_tmpdir("api-activation");
+    char *path = cdt_path(dir, "activated.sock");
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(activation_child(path));
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    cdt_rmrf(dir);
+    free(path);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1083,6 +1164,7 @@ int main(void)
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_no_credentials),
         cmocka_unit_test(test_partial_backend),
+        cmocka_unit_test(test_socket_activation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
