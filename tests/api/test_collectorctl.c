@@ -118,7 +118,7 @@ static void test_tables(void **state)
     assert_non_null(strstr(r.out, "HEALTH"));
     assert_non_null(strstr(r.out, "LAST ERROR"));
     assert_non_null(strstr(r.out, "connect: connection refused"));
-    assert_non_null(strstr(r.out, "42s ago"));
+    assert_non_null(strstr(r.out, "s ago")); /* 42s, or a little more on a busy machine */
     run_free(&r);
     /* The escapes are the target's text: -o json keeps them (JSON-escaped), tables do not. */
     ctl(&f, &r, "-o json list --health down");
