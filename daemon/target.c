@@ -140,6 +140,7 @@ void cd_target_free(struct cd_target *t)
     free(t->tls.cert_file);
     free(t->tls.key_file);
     free(t->tls.server_name);
+    free(t->proxy_url);
     memset(t, 0, sizeof(*t));
 }
 
@@ -272,6 +273,9 @@ int cd_target_finish(struct cd_target *t)
     fp_add(&h, t->tls.key_file);
     fp_add(&h, t->tls.server_name);
     fp_add_int(&h, t->tls.insecure_skip_verify);
+    fp_add_int(&h, t->no_follow_redirects);
+    fp_add_int(&h, t->no_http2);
+    fp_add(&h, t->proxy_url);
     fp_add_int(&h, (int64_t)t->max_body_bytes);
     t->fingerprint = h;
     return 0;

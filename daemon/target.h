@@ -92,6 +92,10 @@ struct cd_target {
     size_t n_kinds;
     struct cd_auth auth;
     struct cd_tls tls;
+    /* HTTP client options with Prometheus's names; the zero values are Prometheus's defaults */
+    bool no_follow_redirects; /* follow_redirects: false */
+    bool no_http2;            /* enable_http2: false */
+    char *proxy_url;          /* proxy_url; NULL = none */
     uint64_t max_body_bytes;
     uint64_t fingerprint; /* of everything above: equal fingerprints = nothing to restart */
 };

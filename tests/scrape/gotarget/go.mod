@@ -1,0 +1,3 @@
+module collectord/tests/scrape/gotarget
+
+go 1.19
