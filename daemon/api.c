@@ -219,7 +219,7 @@ int cd_api_call_wait(struct cd_api_call *c, int64_t deadline_mono_ms, json_t **o
 void cd_api_limits_default(struct cd_api_limits *l)
 {
     l->max_connections = 64;
-    l->max_request_bytes = 64u * 1024;
+    l->max_request_bytes = 1u << 20;
     l->max_header_bytes = 32u * 1024;
     l->max_response_bytes = 64u << 20;
     l->max_captures = 4;
@@ -227,7 +227,8 @@ void cd_api_limits_default(struct cd_api_limits *l)
     l->max_bundle_snapshots = 10000;
     l->max_bundle_bytes = 4ULL << 30;
     l->capture_timeout_ms = CD_API_DEFAULT_CAPTURE_MS;
-    l->idle_timeout_s = 60;
+    l->idle_timeout_ms = 30000;
+    l->max_page_size = 1000;
     l->bundle_compression = 6;
 }
 
@@ -815,6 +816,9 @@ static void h_snapshots(struct cd_api *api, struct MHD_Connection *c, struct rep
     int rc = collect_params(c, &p, &err);
     if (rc == 0)
         rc = cd_apiwire_snapshots_parse(&p, wall_ms(api), &q, &err);
+    if (rc == 0 && q.limit > (int)api->lim.max_page_size)
+        rc = cd_err_set(&err, -EINVAL, "parameter 'limit' must be at most %u (max_page_size)",
+                        api->lim.max_page_size);
     int page = rc == 0 ? q.limit : 0;
     if (rc == 0) {
         q.limit = page + 1; /* one more tells whether a next page exists */
@@ -1680,9 +1684,9 @@ static int start_listener(struct cd_api *api, struct listener *l, struct cd_err 
         flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)(api->lim.max_connections + CONN_HEADROOM),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, api->lim.max_header_bytes,
-        MHD_OPTION_CONNECTION_TIMEOUT, api->lim.idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, api, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((api->lim.idle_timeout_ms + 999) / 1000),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api, MHD_OPTION_END);
     if (l->d == NULL)
         return cd_err_set(err, -EIO, "libmicrohttpd could not start on the %s listener",
                           l->tcp ? "TCP" : "Unix socket");
@@ -1721,8 +1725,13 @@ int cd_api_start(const struct cd_api_config *cfg, const struct cd_api_backend *b
     api->tcp_l = (struct listener){.api = api, .tcp = true, .fd = -1};
     if (api->lim.max_connections == 0 || api->lim.max_request_bytes == 0 ||
         api->lim.max_response_bytes == 0 || api->lim.max_captures == 0 ||
-        api->lim.max_bundles == 0 || api->lim.max_header_bytes < 4096) {
-        rc = cd_err_set(err, -EINVAL, "query limits must be positive (headers at least 4 KiB)");
+        api->lim.max_bundles == 0 || api->lim.max_header_bytes < 4096 ||
+        api->lim.max_page_size == 0 || api->lim.max_page_size > CD_API_MAX_LIST_LIMIT ||
+        api->lim.idle_timeout_ms < 1000) {
+        rc = cd_err_set(err, -EINVAL,
+                        "query limits must be positive (headers at least 4 KiB, page size at "
+                        "most %d, idle timeout at least 1s)",
+                        CD_API_MAX_LIST_LIMIT);
         goto fail;
     }
     bool want_tcp = cfg->tcp_fd >= 0 || (cfg->listen != NULL && cfg->listen[0] != '\0');

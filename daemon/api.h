@@ -123,9 +123,12 @@ struct cd_api_backend {
 
 /* ---- the server ------------------------------------------------------------------------------ */
 
+/* Config mapping (config.h, query section): max_connections, max_request_bytes,
+ * max_response_bytes and max_page_size map one to one; request_timeout_ms maps to
+ * idle_timeout_ms. The others are built-in defaults. */
 struct cd_api_limits {
     unsigned max_connections;    /* per listener; beyond it: 503 (default 64) */
-    size_t max_request_bytes;    /* request body (default 64 KiB); beyond: 413 */
+    size_t max_request_bytes;    /* request body (default 1 MiB); beyond: 413 */
     size_t max_header_bytes;     /* request line + headers (default 32 KiB) */
     size_t max_response_bytes;   /* one JSON response (default 64 MiB) */
     unsigned max_captures;       /* concurrent captures (default 4); beyond: 429 */
@@ -133,7 +136,10 @@ struct cd_api_limits {
     size_t max_bundle_snapshots; /* snapshots in one bundle (default 10000) */
     uint64_t max_bundle_bytes;   /* raw bytes in one bundle (default 4 GiB) */
     int64_t capture_timeout_ms;  /* default wait for a capture (default 120 s) */
-    unsigned idle_timeout_s;     /* idle connection timeout (default 60 s) */
+    int64_t idle_timeout_ms;     /* a connection without traffic this long is closed (30 s);
+                                  * downloads that keep moving are never cut */
+    unsigned max_page_size;      /* rows per list page (default 1000, at most
+                                  * CD_API_MAX_LIST_LIMIT); beyond: 400 */
     int bundle_compression;      /* libdeflate level 0..12 (default 6) */
 };
 

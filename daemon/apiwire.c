@@ -721,13 +721,6 @@ int cd_apiwire_capture_parse(const char *body, size_t len, struct cd_apiwire_cap
             } else if ((c.incident = cd_str_dup(name)) == NULL) {
                 rc = cd_err_set(err, -ENOMEM, "out of memory");
             }
-        } else if (strcmp(key, "seconds") == 0) {
-            json_int_t s = json_integer_value(v);
-            if (!json_is_integer(v) || s < 1 || s > CD_API_CAPTURE_MAX_SECONDS)
-                rc = cd_err_set(err, -EINVAL, "\"seconds\" must be an integer 1..%d",
-                                CD_API_CAPTURE_MAX_SECONDS);
-            else
-                c.seconds = (int)s;
         } else if (strcmp(key, "timeout_ms") == 0) {
             json_int_t t = json_integer_value(v);
             if (!json_is_integer(v) || t < 1000 || t > CD_API_MAX_CAPTURE_MS)
@@ -736,10 +729,9 @@ int cd_apiwire_capture_parse(const char *body, size_t len, struct cd_apiwire_cap
             else
                 c.timeout_ms = (int64_t)t;
         } else {
-            rc = cd_err_set(err, -EINVAL,
-                            "unknown member \"%s\" (expected selector, kinds, incident, seconds, "
-                            "timeout_ms)",
-                            key);
+            rc = cd_err_set(
+                err, -EINVAL,
+                "unknown member \"%s\" (expected selector, kinds, incident, timeout_ms)", key);
         }
         if (rc != 0)
             goto fail;

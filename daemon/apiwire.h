@@ -93,7 +93,8 @@ struct cd_apiwire_snapshots {
     bool has_cursor;
     int64_t cursor_time_ms;
     int64_t cursor_id;
-    int limit; /* rows for this page, 1..CD_API_MAX_LIST_LIMIT */
+    int limit; /* rows for this page, 1..CD_API_MAX_LIST_LIMIT (the server applies its own
+                * max_page_size on top) */
 };
 int cd_apiwire_snapshots_parse(const struct cd_apiwire_params *p, int64_t now_ms,
                                struct cd_apiwire_snapshots *q, struct cd_err *err);
@@ -132,7 +133,6 @@ struct cd_apiwire_capture {
     char **kinds; /* canonical names, deduplicated; n_kinds 0 = per-scheme defaults */
     size_t n_kinds;
     char *incident;     /* NULL = not pinned */
-    int seconds;        /* 0 = as configured */
     int64_t timeout_ms; /* 0 = the server's default */
 };
 

@@ -1090,12 +1090,10 @@ static int cmd_capture(struct ctl *ctl, int argc, char **argv)
     static const struct option lo[] = {COMMON_LONGOPTS,
                                        {"kind", required_argument, NULL, 'k'},
                                        {"incident", required_argument, NULL, 'i'},
-                                       {"seconds", required_argument, NULL, 'S'},
                                        {"timeout", required_argument, NULL, 'T'},
                                        {0}};
     json_t *kinds = json_array();
     const char *incident = NULL;
-    int seconds = 0;
     int64_t timeout_ms = 0;
     int c, rc = EXIT_OK;
     while ((c = next_opt(ctl, argc, argv, "o:hk:i:", lo)) != -1) {
@@ -1121,10 +1119,6 @@ static int cmd_capture(struct ctl *ctl, int argc, char **argv)
         }
         if (c == 'i')
             incident = optarg;
-        if (c == 'S' && cd_str_to_int(optarg, 1, CD_API_CAPTURE_MAX_SECONDS, &seconds) != 0) {
-            json_decref(kinds);
-            return usage_error(ctl, "--seconds takes 1..300, not '%s'", optarg);
-        }
         if (c == 'T' && (cd_units_parse_duration(optarg, &timeout_ms) != 0 || timeout_ms < 1000 ||
                          timeout_ms > CD_API_MAX_CAPTURE_MS)) {
             json_decref(kinds);
@@ -1150,8 +1144,6 @@ static int cmd_capture(struct ctl *ctl, int argc, char **argv)
     json_decref(kinds);
     if (incident != NULL)
         json_object_set_new(body, "incident", json_string(incident));
-    if (seconds > 0)
-        json_object_set_new(body, "seconds", json_integer(seconds));
     if (timeout_ms > 0)
         json_object_set_new(body, "timeout_ms", json_integer(timeout_ms));
     if (connect_daemon(ctl) != 0) {
@@ -1567,14 +1559,16 @@ static const struct command commands[] = {
      "existing file is not replaced without --force. Open it with go tool pprof or go tool "
      "trace.\n"},
     {"capture", cmd_capture, "scrape matching targets now (optionally into an incident)",
-     "capture SELECTOR... [--kind KIND]... [--incident NAME] [--seconds N] [--timeout DUR] [-o "
+     "capture SELECTOR... [--kind KIND]... [--incident NAME] [--timeout DUR] [-o "
      "table|json]",
      "Scrapes every matching target now. SELECTOR words: job=NAME, target=ID|ADDRESS,\n"
      "LABEL=VALUE (ANDed; also comma-separated), or all. Without --kind each target gets its\n"
      "scheme's defaults (http: " CD_API_DEFAULT_CAPTURE_HTTP "; gops: " CD_API_DEFAULT_CAPTURE_GOPS
-     ").\n"
-     "With --incident the snapshots are pinned to that incident. CPU profiles and traces take\n"
-     "their seconds; a progress line shows the wait. Exit status 1 when no snapshot succeeded.\n"},
+     "); --kind may repeat or list kinds with commas. With --incident the snapshots are\n"
+     "pinned to that incident. CPU profiles and traces take their configured seconds and wait\n"
+     "for one already running in the same process; a progress line shows the wait. --timeout\n"
+     "(default 2m, at most 10m) bounds it: scrapes still running then are stored anyway.\n"
+     "Exit status 1 when no snapshot succeeded.\n"},
     {"pin", cmd_pin, "keep a snapshot from retention", "pin ID [--incident NAME] [-o table|json]",
      "Pins a snapshot (optionally to an incident): retention never deletes it.\n"},
     {"unpin", cmd_unpin, "let retention apply to a snapshot again", "unpin ID [-o table|json]",

@@ -120,7 +120,8 @@
  *
  *   GET /snapshots?target=&job=&kind=&status=&incident=&pinned=&since=&until=&limit=&cursor=
  *     target: a target id, or an address/instance; kind: canonical or alias; pinned: 0|1;
- *     limit: 1..CD_API_MAX_LIST_LIMIT (default CD_API_DEFAULT_LIST_LIMIT).
+ *     limit: 1..the server's max_page_size (query.max_page_size, default 1000; never above
+ *     CD_API_MAX_LIST_LIMIT), default CD_API_DEFAULT_LIST_LIMIT.
  *     { "snapshots": [SNAPSHOT, ...], "next_cursor": "<opaque>" | null }   newest first
  *
  *   GET /snapshots/{id}                 SNAPSHOT DETAIL
@@ -148,12 +149,15 @@
  *                           "labels": {"team": "payments"}, "all": false },
  *             "kinds": ["cpu", "goroutine_dump"],  optional; default per scheme, see below
  *             "incident": "outage-42",             optional; [A-Za-z0-9._-]{1,64}
- *             "seconds": 10,                       optional; overrides cpu/trace duration 1..300
  *             "timeout_ms": 120000 }               optional; how long the server waits
  *     The selector's members are ANDed; at least one is needed, or "all": true.
- *     Every matching target is scraped now for every kind it can serve (per-process exclusivity
- *     respected: a CPU profile already running elsewhere in the process gives status "busy").
- *     With an incident, the snapshots are pinned to it (created on first use).
+ *     Every matching target is scraped now for every requested kind (default per scheme:
+ *     CD_API_DEFAULT_CAPTURE_HTTP, CD_API_DEFAULT_CAPTURE_GOPS). Per-process exclusivity is
+ *     respected: a capture waits for a CPU profile or trace already running in the process;
+ *     "busy" means the target itself refused (another profiler, e.g. an operator's go tool
+ *     pprof, holds it). "skipped": the daemon did not request that kind from that target
+ *     (e.g. a kind gops cannot serve); "error" says why. With an incident, the snapshots are
+ *     pinned to it (created on first use).
  *     200: { "incident": "outage-42" | null, "matched_targets": 2,
  *            "snapshots": [ { "target", "job", "instance", "kind",
  *                             "status": <snapshot status> | "skipped",
@@ -225,18 +229,17 @@
 
 /* Page sizes of list routes. */
 #define CD_API_DEFAULT_LIST_LIMIT    100
-#define CD_API_MAX_LIST_LIMIT        1000
+#define CD_API_MAX_LIST_LIMIT        100000 /* ceiling of the configurable max_page_size */
 #define CD_API_DEFAULT_SERIES_POINTS 10000
 #define CD_API_MAX_SERIES_POINTS     100000
 #define CD_API_RETENTION_CANDIDATES  100
 
 /* Capture request bounds. */
 #define CD_API_CAPTURE_MAX_KINDS    16
-#define CD_API_CAPTURE_MAX_SECONDS  300
 #define CD_API_CAPTURE_MAX_LABELS   16
 #define CD_API_INCIDENT_NAME_MAX    64
-#define CD_API_DEFAULT_CAPTURE_HTTP "cpu,heap,goroutine,goroutine_dump"
-#define CD_API_DEFAULT_CAPTURE_GOPS "goroutine_dump,memstats,stats,heap"
+#define CD_API_DEFAULT_CAPTURE_HTTP "cpu,heap,allocs,goroutine,goroutine_dump,mutex,block,trace"
+#define CD_API_DEFAULT_CAPTURE_GOPS "goroutine_dump,memstats,stats,version,heap"
 #define CD_API_DEFAULT_CAPTURE_MS   120000
 #define CD_API_MAX_CAPTURE_MS       600000
 

@@ -149,6 +149,9 @@ static void test_routes(void **state)
     ht_get(&f, "/api/v1/snapshots?limit=0", &r);
     assert_error(&r, 400, "'limit'");
     ht_free(&r);
+    ht_get(&f, "/api/v1/snapshots?limit=1001", &r);
+    assert_error(&r, 400, "at most 1000 (max_page_size)");
+    ht_free(&r);
     ht_get(&f, "/api/v1/snapshots?kind=cpu&kind=heap", &r);
     assert_error(&r, 400, "given twice");
     ht_free(&r);
@@ -499,7 +502,10 @@ static void test_capture(void **state)
 {
     (void)state;
     struct fx f;
-    fx_start(&f, NULL, false);
+    struct cd_api_limits lim;
+    cd_api_limits_default(&lim);
+    lim.max_request_bytes = 64 * 1024;
+    fx_start(&f, &lim, false);
     struct ht_resp r;
     post(&f, "/api/v1/capture",
          "{\"selector\": {\"job\": \"api\"}, \"kinds\": [\"heap\"], \"incident\": \"inc-1\"}", &r);
@@ -546,7 +552,7 @@ static void test_capture(void **state)
     const char *expect[] = {"Expect: 100-continue", "Content-Type: application/json", NULL};
     assert_int_equal(
         ht_request(f.sock, "http://localhost/api/v1/capture", "POST", body, expect, &r), 0);
-    assert_error(&r, 413, "larger than the limit");
+    assert_error(&r, 413, "larger than the limit of 64 KiB");
     ht_free(&r);
     const char *chunked[] = {"Transfer-Encoding: chunked", "Content-Type: application/json",
                              "Expect:", NULL};

@@ -243,7 +243,7 @@ static void test_exit_codes(void **state)
         {"-o yaml status", 2, "-o takes table or json"},
         {"capture", 2, "a selector is required"},
         {"capture job", 2, "is not name=value"},
-        {"capture job=a --seconds 0", 2, "--seconds"},
+        {"capture job=a --timeout 1", 2, "--timeout takes a duration"},
         {"unpin 1 --incident x", 2, "unpin takes no --incident"},
         {"snapshots --since yesterday", 1, "is not a time"},
     };
