@@ -726,6 +726,7 @@ static int cmd_snapshots(struct ctl *ctl, int argc, char **argv)
     }
     if (rc == EXIT_OK && ctl->out == OUT_TABLE) {
         snapshot_table(ctl, rows, true);
+        fflush(stdout); /* the hint follows the table, also when both go to one pipe */
         if (next != NULL)
             fprintf(stderr, "more: add --cursor %s (or --all)\n", next);
     }
@@ -770,10 +771,12 @@ static void print_snapshot_meta(struct ctl *ctl, const json_t *s)
                     cd_units_fmt_duration(b, sizeof(b), mint(s, "duration_ms", 0)));
     if (mstr(s, "request") != NULL)
         status_line("  request", "%s", mstr(s, "request"));
-    if (mstr(s, "error") != NULL)
-        status_line("  error", "%s%s%s", mstr(s, "error"),
-                    has_int(s, "http_status") ? " (HTTP " : "",
-                    has_int(s, "http_status") ? "status)" : "");
+    if (mstr(s, "error") != NULL) {
+        char http[32] = "";
+        if (has_int(s, "http_status") && mint(s, "http_status", 0) != 200)
+            snprintf(http, sizeof(http), " (HTTP %lld)", (long long)mint(s, "http_status", 0));
+        status_line("  error", "%s%s", mstr(s, "error"), http);
+    }
     status_line("  size", "%s received, %s stored%s%.16s%s",
                 cd_units_fmt_size(a, sizeof(a), (uint64_t)mint(s, "size_bytes", 0)),
                 cd_units_fmt_size(b, sizeof(b), (uint64_t)mint(s, "stored_bytes", 0)),
@@ -894,10 +897,7 @@ static int cmd_top(struct ctl *ctl, int argc, char **argv)
     if (rc != 0)
         return rc;
     if (ctl->out == OUT_JSON) {
-        json_t *sum = json_object_get(r.json, "summary");
-        char *text = json_dumps(sum != NULL ? sum : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
-        printf("%s\n", text != NULL ? text : "null");
-        free(text);
+        print_body(&r);
         cd_client_response_free(&r);
         return EXIT_OK;
     }
@@ -1006,6 +1006,25 @@ static int download(struct ctl *ctl, const char *path, const char *dest, bool fo
     return ret;
 }
 
+/* What a download wrote: a line for people, or {"file", "size_bytes"} with -o json. */
+static void report_written(const struct ctl *ctl, const char *file, uint64_t bytes, bool tarball)
+{
+    if (ctl->out == OUT_JSON) {
+        json_t *o = json_pack("{s:s, s:I}", "file", file, "size_bytes", (json_int_t)bytes);
+        char *text = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+        printf("%s\n", text != NULL ? text : "null");
+        free(text);
+        json_decref(o);
+        return;
+    }
+    char sz[32];
+    cd_units_fmt_size(sz, sizeof(sz), bytes);
+    if (tarball)
+        printf("wrote %s (%s); unpack with: tar -xzf %s\n", file, sz, file);
+    else
+        printf("wrote %s (%s)\n", file, sz);
+}
+
 static int cmd_fetch(struct ctl *ctl, int argc, char **argv)
 {
     static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
@@ -1035,10 +1054,8 @@ static int cmd_fetch(struct ctl *ctl, int argc, char **argv)
     char *written = NULL;
     uint64_t bytes = 0;
     int rc = download(ctl, path, dest, force, "fetch:", &written, &bytes);
-    if (rc == EXIT_OK && strcmp(written, "-") != 0) {
-        char sz[32];
-        printf("wrote %s (%s)\n", written, cd_units_fmt_size(sz, sizeof(sz), bytes));
-    }
+    if (rc == EXIT_OK && strcmp(written, "-") != 0)
+        report_written(ctl, written, bytes, false);
     free(written);
     return rc;
 }
@@ -1074,11 +1091,8 @@ static int cmd_export(struct ctl *ctl, int argc, char **argv)
     char *written = NULL;
     uint64_t bytes = 0;
     int rc = download(ctl, path, dest, force, "export:", &written, &bytes);
-    if (rc == EXIT_OK && strcmp(written, "-") != 0) {
-        char sz[32];
-        printf("wrote %s (%s); unpack with: tar -xzf %s\n", written,
-               cd_units_fmt_size(sz, sizeof(sz), bytes), written);
-    }
+    if (rc == EXIT_OK && strcmp(written, "-") != 0)
+        report_written(ctl, written, bytes, true);
     free(written);
     return rc;
 }

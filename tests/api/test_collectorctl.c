@@ -390,9 +390,13 @@ static void test_downloads(void **state)
     assert_int_equal(ht_sh(cmd, &out, 10000), 0);
     assert_non_null(strstr(out, "outage-42/manifest.json"));
     free(out);
-    ctl(&f, &r, "export outage-42");
+    ctl(&f, &r, "-o json export outage-42");
     assert_int_equal(r.rc, 0);
-    assert_non_null(strstr(r.out, "wrote outage-42.tar.gz"));
+    json_t *w = json_loads(r.out, 0, NULL);
+    assert_non_null(w);
+    assert_string_equal(json_string_value(json_object_get(w, "file")), "outage-42.tar.gz");
+    assert_true(json_integer_value(json_object_get(w, "size_bytes")) > 0);
+    json_decref(w);
     run_free(&r);
     fx_stop(&f);
 }
