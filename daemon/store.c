@@ -224,6 +224,8 @@ struct cd_store {
     int64_t last_error_ms;
     bool have_report;
     struct cd_retention_report last_report;
+    bool retention_pending; /* cd_store_set_retention: the writer adopts `next_policy` */
+    struct cd_retention_policy next_policy;
     struct cd_store_reader **idle;
     size_t n_idle;
 };
@@ -1184,6 +1186,12 @@ static void wait_until_ns(struct cd_store *st, int64_t deadline_ns)
 static bool wait_for_work(struct cd_store *st)
 {
     for (;;) {
+        if (st->retention_pending) {
+            /* Only the writer reads opts.retention outside mu, so only the writer changes it. */
+            st->opts.retention = st->next_policy;
+            st->retention_pending = false;
+            st->next_retention_mono = cd_clock_mono_ms(st->clock) + st->opts.retention.interval_ms;
+        }
         if (st->req_head != NULL)
             return true;
         int64_t now = mono_ns();
@@ -1555,6 +1563,23 @@ int cd_store_unpin(struct cd_store *st, int64_t id, const char *incident, int ti
     return request(st, r, timeout_ms > 0 ? timeout_ms : 10000, left_pinned, NULL, err);
 }
 
+int cd_store_set_retention(struct cd_store *st, const struct cd_retention_policy *p,
+                           struct cd_err *err)
+{
+    struct cd_retention_policy next = *p;
+    if (next.chunk == 0)
+        next.chunk = st->opts.retention.chunk;
+    int rc = cd_retention_policy_validate(&next, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&st->mu);
+    st->next_policy = next;
+    st->retention_pending = true;
+    pthread_cond_signal(&st->cond);
+    pthread_mutex_unlock(&st->mu);
+    return 0;
+}
+
 int cd_store_retention_run(struct cd_store *st, bool dry_run, int timeout_ms,
                            struct cd_retention_report *out, struct cd_err *err)
 {
@@ -1757,9 +1782,11 @@ static int jcols(json_t *o, sqlite3_stmt *q, const struct jcol *cols, size_t n)
     "s.id, s.target_id, t.job, t.scheme, t.address, t.instance, s.kind, s.start_ms, "              \
     "s.duration_ms, s.scheduled_ms, s.status, s.http_status, s.error, s.parse_error, s.format, "   \
     "s.content_type, s.raw_bytes, s.stored_bytes, s.encoding, s.sha256, s.blob_id, s.dropped, "    \
-    "s.pinned, s.incidents"
+    "s.pinned, s.incidents, t.labels, s.request, "                                                 \
+    "(SELECT i.name FROM incident_snapshots x JOIN incidents i ON i.id = x.incident_id "           \
+    "WHERE x.snapshot_id = s.id ORDER BY i.created_ms, i.id LIMIT 1)"
 #define SNAP_FROM  " FROM snapshots s JOIN targets t ON t.id = s.target_id"
-#define SNAP_NCOLS 24
+#define SNAP_NCOLS 27
 
 static const struct jcol snap_cols[SNAP_NCOLS] = {
     {"id", J_INT},
@@ -1786,6 +1813,9 @@ static const struct jcol snap_cols[SNAP_NCOLS] = {
     {"dropped", J_TEXT},
     {"pinned", J_SKIP},
     {"incidents", J_INT},
+    {NULL, J_SKIP} /* labels: parsed below */,
+    {"request", J_TEXT},
+    {"incident", J_TEXT} /* the first incident it joined */,
 };
 
 static json_t *snap_row(sqlite3_stmt *q)
@@ -1805,6 +1835,10 @@ static json_t *snap_row(sqlite3_stmt *q)
         bad |= jset(o, "has_raw", json_boolean(sqlite3_column_type(q, 20) != SQLITE_NULL));
         bad |= jset(o, "pinned", json_boolean(pinned != 0));
         bad |= jset(o, "protected", json_boolean(pinned != 0 || incidents > 0));
+        json_t *labels = jparse((const char *)sqlite3_column_text(q, 24));
+        bad |= jset(o, "labels", labels != NULL && json_is_object(labels) ? labels : json_object());
+        if (labels != NULL && !json_is_object(labels))
+            json_decref(labels);
     }
     if (bad) {
         json_decref(o);
@@ -2151,14 +2185,14 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
     if (rc < 0)
         return rc;
     rc = snapshot_row(r,
-                      "SELECT " SNAP_COLS ", s.request, m.json" SNAP_FROM
+                      "SELECT " SNAP_COLS ", m.json" SNAP_FROM
                       " LEFT JOIN summaries m ON m.snapshot_id = s.id WHERE s.id = ?1",
                       id, &q, err);
     if (rc < 0)
         goto fail;
     row = snap_row(q);
-    if (row == NULL || jset(row, "request", jcol_text(q, SNAP_NCOLS)) < 0 ||
-        jset(row, "summary", jparse((const char *)sqlite3_column_text(q, SNAP_NCOLS + 1))) < 0) {
+    if (row == NULL ||
+        jset(row, "summary", jparse((const char *)sqlite3_column_text(q, SNAP_NCOLS))) < 0) {
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }

@@ -190,6 +190,11 @@ int cd_store_unpin(struct cd_store *st, int64_t id, const char *incident, int ti
 
 /* Runs retention now with the store's policy (dry run or real) and returns its report. Waits up
  * to timeout_ms (<= 0: 60 s). */
+/* Any thread: a new retention policy (config reload), adopted by the writer before its next run;
+ * the next periodic run is one interval from then. -EINVAL for an invalid policy. */
+int cd_store_set_retention(struct cd_store *st, const struct cd_retention_policy *p,
+                           struct cd_err *err);
+
 int cd_store_retention_run(struct cd_store *st, bool dry_run, int timeout_ms,
                            struct cd_retention_report *out, struct cd_err *err);
 
