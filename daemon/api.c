@@ -1680,13 +1680,14 @@ static int start_listener(struct cd_api *api, struct listener *l, struct cd_err 
 {
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
                      MHD_USE_ERROR_LOG | MHD_USE_POLL;
+    /* The logger first: libmicrohttpd reports options it parses before it on its own stderr. */
     l->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(api->lim.max_connections + CONN_HEADROOM),
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, api->lim.max_header_bytes,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((api->lim.idle_timeout_ms + 999) / 1000),
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api, MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
+        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)l->fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)(api->lim.max_connections + CONN_HEADROOM), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        api->lim.max_header_bytes, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)((api->lim.idle_timeout_ms + 999) / 1000), MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, l, MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_END);
     if (l->d == NULL)
         return cd_err_set(err, -EIO, "libmicrohttpd could not start on the %s listener",
                           l->tcp ? "TCP" : "Unix socket");
