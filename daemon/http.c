@@ -352,7 +352,13 @@ int cd_http_start(struct cd_http *h, const struct cd_http_request *req, cd_http_
     SETOPT(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
     SETOPT(CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+    SETOPT(CURLOPT_FOLLOWLOCATION, req->follow_redirects ? 1L : 0L);
+    if (req->follow_redirects)
+        SETOPT(CURLOPT_MAXREDIRS, 10L);
+    if (req->http1_only)
+        SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    /* A daemon's behaviour must come from its config, not from whatever http_proxy it inherited. */
+    SETOPT(CURLOPT_PROXY, req->proxy != NULL ? req->proxy : "");
     /* Raw bytes exactly as sent: never ask for, nor undo, a content encoding. */
     SETOPT(CURLOPT_HTTP_CONTENT_DECODING, 0L);
     SETOPT(CURLOPT_USERAGENT, h->user_agent);

@@ -46,6 +46,9 @@ struct cd_http_request {
     const struct cd_tls *tls;   /* may be NULL */
     /* Asked before each chunk of body is kept; < 0 aborts the transfer (budget exhausted). */
     int (*on_bytes)(void *ctx, size_t n);
+    bool follow_redirects; /* Prometheus' follow_redirects (default true there): http/https only */
+    bool http1_only;       /* enable_http2: false */
+    const char *proxy;     /* proxy_url, NULL = none (curl's *_proxy environment is ignored) */
 };
 
 struct cd_http_result {

@@ -690,6 +690,9 @@ static void start_one(struct cd_scrape *sc, const struct cd_scheduler_start *st)
                 .auth = &ts->t.auth,
                 .tls = &ts->t.tls,
                 .on_bytes = on_bytes,
+                .follow_redirects = !ts->t.no_follow_redirects,
+                .http1_only = ts->t.no_http2,
+                .proxy = ts->t.proxy_url,
             };
             rc = cd_http_start(sc->http, &req, on_http_done, r, &r->hx, &err);
         }

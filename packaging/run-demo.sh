@@ -105,7 +105,11 @@ socket=$state/collectord.sock
 if [ -f "$config" ]; then
     s=$(sed -n 's/^[[:space:]]*socket:[[:space:]]*["'\'']\{0,1\}\([^"'\''#[:space:]]*\).*/\1/p' "$config" | head -n 1)
     if [ -n "$s" ]; then
-        socket=$s
+        # Relative paths in a config file are relative to the file's directory.
+        case "$s" in
+        /*) socket=$s ;;
+        *) socket=$(dirname "$config")/$s ;;
+        esac
     fi
 fi
 daemon_note=

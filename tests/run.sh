@@ -14,7 +14,7 @@ run_suite() {
     local dir=$1
     shift
     echo "==> configure $dir ($*)"
-    cmake -S . -B "$dir" "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
+    cmake -S . -B "$dir" "$@" >"$dir/configure.log" 2>&1 || { cat "$dir/configure.log"; exit 1; }
     echo "==> build $dir"
     cmake --build "$dir" -j "$jobs"
     echo "==> test $dir"

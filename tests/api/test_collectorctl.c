@@ -1,0 +1,521 @@
+/*
+ * collectorctl as users run it: the real binary ($CD_COLLECTORCTL) against the real server (in
+ * this process, on a temporary socket, over the test backend). Tables fit 80 columns and carry
+ * no terminal escapes, -o json is the API's bytes unchanged, exit codes are 0/1/2, the daemon-
+ * not-running message names the socket, every command has --help, downloads land whole.
+ */
+#include "fixture.h"
+
+#include "cdtest.h"
+#include "ctl/table.h"
+#include "str.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct run {
+    int rc;
+    char *out;
+    char *err;
+};
+
+static void run_free(struct run *r)
+{
+    free(r->out);
+    free(r->err);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Runs collectorctl in f's directory with -s f's socket (unless endpoint is given) and the
+ * arguments formatted from fmt; stdout and stderr captured apart. */
+static void ctl_at(struct fx *f, const char *endpoint, struct run *r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void ctl_at(struct fx *f, const char *endpoint, struct run *r, const char *fmt, ...)
+{
+    char args[2048], cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    char *errfile = cdt_path(f->dir, "stderr.txt");
+    snprintf(cmd, sizeof(cmd), "cd '%s' && exec '%s' -s '%s' %s 2>'%s'", f->dir,
+             cdt_env("CD_COLLECTORCTL"), endpoint != NULL ? endpoint : f->sock, args, errfile);
+    memset(r, 0, sizeof(*r));
+    r->rc = ht_sh(cmd, &r->out, 30000);
+    uint8_t *e = NULL;
+    size_t len = 0;
+    if (cdt_read_file(errfile, &e, &len) != 0)
+        e = (uint8_t *)cd_str_dup("");
+    r->err = (char *)e;
+    free(errfile);
+}
+
+#define ctl(f, r, ...) ctl_at(f, NULL, r, __VA_ARGS__)
+
+static void assert_fits(const char *what, const char *text)
+{
+    const char *p = text;
+    int lines = 0;
+    while (*p != '\0') {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol != NULL ? (size_t)(eol - p) : strlen(p);
+        char *line = strndup(p, len);
+        if (cd_table_width(line) > 80)
+            fail_msg("%s: line wider than 80 columns: '%s'", what, line);
+        if (strchr(line, '\x1b') != NULL)
+            fail_msg("%s: terminal escape in '%s'", what, line);
+        free(line);
+        lines++;
+        p = eol != NULL ? eol + 1 : p + len;
+    }
+    assert_true(lines > 0);
+}
+
+static void test_tables(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, false);
+    char cmds[16][128];
+    int n = 0;
+    snprintf(cmds[n++], sizeof(cmds[0]), "status");
+    snprintf(cmds[n++], sizeof(cmds[0]), "list");
+    snprintf(cmds[n++], sizeof(cmds[0]), "list --health down");
+    snprintf(cmds[n++], sizeof(cmds[0]), "snapshots");
+    snprintf(cmds[n++], sizeof(cmds[0]), "snapshots --all -n 3 --job api");
+    snprintf(cmds[n++], sizeof(cmds[0]), "incidents");
+    snprintf(cmds[n++], sizeof(cmds[0]), "show %lld", (long long)f.cpu_id);
+    snprintf(cmds[n++], sizeof(cmds[0]), "show %lld", (long long)f.dump_id);
+    snprintf(cmds[n++], sizeof(cmds[0]), "show %lld", (long long)f.timeout_id);
+    snprintf(cmds[n++], sizeof(cmds[0]), "top %lld", (long long)f.cpu_id);
+    snprintf(cmds[n++], sizeof(cmds[0]), "top %lld -n 1", (long long)f.dump_id);
+    snprintf(cmds[n++], sizeof(cmds[0]), "prune --dry-run");
+    snprintf(cmds[n++], sizeof(cmds[0]), "capture job=api --kind heap --incident inc-9");
+    snprintf(cmds[n++], sizeof(cmds[0]), "pin %lld --incident db-slow", (long long)f.heap_id);
+    snprintf(cmds[n++], sizeof(cmds[0]), "unpin %lld", (long long)f.heap_id);
+    snprintf(cmds[n++], sizeof(cmds[0]), "metrics");
+    for (int i = 0; i < n; i++) {
+        struct run r;
+        ctl(&f, &r, "%s", cmds[i]);
+        if (r.rc != 0)
+            fail_msg("collectorctl %s: exit %d: %s", cmds[i], r.rc, r.err);
+        if (strncmp(cmds[i], "metrics", 7) != 0)
+            assert_fits(cmds[i], r.out);
+        run_free(&r);
+    }
+
+    struct run r;
+    ctl(&f, &r, "list");
+    assert_non_null(strstr(r.out, "JOB"));
+    assert_non_null(strstr(r.out, "HEALTH"));
+    assert_non_null(strstr(r.out, "LAST ERROR"));
+    assert_non_null(strstr(r.out, "connect: connection refused"));
+    assert_non_null(strstr(r.out, "s ago")); /* 42s, or a little more on a busy machine */
+    run_free(&r);
+    /* The escapes are the target's text: -o json keeps them (JSON-escaped), tables do not. */
+    ctl(&f, &r, "-o json list --health down");
+    assert_non_null(strstr(r.out, "\\u001B[2J"));
+    run_free(&r);
+    ctl(&f, &r, "snapshots --limit 2");
+    assert_non_null(strstr(r.out, "2 snapshots, newest first"));
+    assert_non_null(strstr(r.out, "(AGE: since the scrape"));
+    assert_non_null(strstr(r.out, "s ago"));
+    assert_non_null(strstr(r.err, "more: add --cursor "));
+    run_free(&r);
+    ctl(&f, &r, "snapshots --all --limit 2");
+    char want[64];
+    snprintf(want, sizeof(want), "%zu snapshots, newest first", f.tb.n);
+    assert_non_null(strstr(r.out, want));
+    run_free(&r);
+
+    /* The hung-server finding stands out. */
+    ctl(&f, &r, "show %lld", (long long)f.dump_id);
+    assert_non_null(strstr(r.out, "FINDINGS\n  ! 8 goroutines blocked in sync.(*Mutex).Lock "
+                                  "called from main.deadlockWaiter\n    (up to 3 minutes)"));
+    assert_non_null(strstr(r.out, "collectorctl fetch"));
+    run_free(&r);
+    ctl(&f, &r, "top %lld", (long long)f.cpu_id);
+    assert_non_null(strstr(r.out, "main.hot"));
+    run_free(&r);
+    ctl(&f, &r, "capture job=api --kind heap,cpu --incident inc-9");
+    assert_non_null(strstr(r.out, "captured 4 snapshots from 2 targets"));
+    assert_non_null(strstr(r.out, "inc-9"));
+    assert_non_null(strstr(r.out, "connect_error"));
+    run_free(&r);
+    ctl(&f, &r, "prune --dry-run");
+    assert_non_null(strstr(r.out, "dry run: would delete 2 snapshots (4.0 KiB)"));
+    assert_non_null(strstr(r.out, "max_age"));
+    run_free(&r);
+    fx_stop(&f);
+}
+
+static void test_json_passthrough(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, false);
+    char path[128];
+    const char *cases[][2] = {
+        {"-o json snapshots", "/api/v1/snapshots"},
+        {"snapshots -o json --kind cpu", "/api/v1/snapshots?kind=cpu"},
+        {"-o json list", "/api/v1/targets"},
+        {"-o json incidents", "/api/v1/incidents"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run r;
+        ctl(&f, &r, "%s", cases[i][0]);
+        assert_int_equal(r.rc, 0);
+        struct ht_resp h;
+        ht_get(&f, cases[i][1], &h);
+        if (strcmp(r.out, h.body) != 0) {
+            cdt_write_file("/tmp/cdt-ctl.out", r.out, strlen(r.out));
+            cdt_write_file("/tmp/cdt-api.out", h.body, h.len);
+            fail_msg("%s: output differs from the API's bytes (see /tmp/cdt-*.out)", cases[i][0]);
+        }
+        ht_free(&h);
+        run_free(&r);
+    }
+    /* status: the same document, but the open-connection count may differ by one by then. */
+    struct run r;
+    ctl(&f, &r, "-o json status");
+    assert_int_equal(r.rc, 0);
+    struct ht_resp s;
+    ht_get(&f, "/api/v1/status", &s);
+    json_t *a = json_loads(r.out, 0, NULL), *b = s.json;
+    assert_non_null(a);
+    json_object_del(json_object_get(a, "query"), "connections");
+    json_object_del(json_object_get(b, "query"), "connections");
+    assert_true(json_equal(a, b));
+    json_decref(a);
+    ht_free(&s);
+    run_free(&r);
+    ctl(&f, &r, "show %lld -o json", (long long)f.dump_id);
+    snprintf(path, sizeof(path), "/api/v1/snapshots/%lld", (long long)f.dump_id);
+    struct ht_resp h;
+    ht_get(&f, path, &h);
+    assert_string_equal(r.out, h.body);
+    ht_free(&h);
+    run_free(&r);
+    /* An API error in json mode: the error body on stdout, the message on stderr, exit 1. */
+    ctl(&f, &r, "-o json show 999");
+    assert_int_equal(r.rc, 1);
+    json_t *e = json_loads(r.out, 0, NULL);
+    assert_non_null(e);
+    assert_string_equal(json_string_value(json_object_get(e, "code")), "not_found");
+    json_decref(e);
+    assert_non_null(strstr(r.err, "no snapshot 999"));
+    run_free(&r);
+    fx_stop(&f);
+}
+
+static void test_exit_codes(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, false);
+    struct {
+        const char *args;
+        int rc;
+        const char *err;
+    } cases[] = {
+        {"status", 0, NULL},
+        {"show 999", 1, "no snapshot 999"},
+        {"fetch 999", 1, "no snapshot 999"},
+        {"export nothing-here", 1, "no incident"},
+        {"capture job=nope", 1, "no target matches"},
+        {"", 2, "usage"},
+        {"frobnicate", 2, "unknown command 'frobnicate'"},
+        {"--bogus status", 2, "unknown option"},
+        {"show", 2, "one snapshot ID is required"},
+        {"show abc", 2, "'abc' is not a snapshot ID"},
+        {"show 1 2", 2, "one snapshot ID"},
+        {"status extra", 2, "unexpected argument 'extra'"},
+        {"list --nope", 2, "unknown option '--nope'"},
+        {"snapshots -n", 2, "needs a value"},
+        {"-o yaml status", 2, "-o takes table or json"},
+        {"capture", 2, "a selector is required"},
+        {"capture job", 2, "is not name=value"},
+        {"capture job=a --timeout 1", 2, "--timeout takes a duration"},
+        {"unpin 1 --incident x", 2, "unpin takes no --incident"},
+        {"snapshots --since yesterday", 1, "is not a time"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct run r;
+        ctl(&f, &r, "%s", cases[i].args);
+        if (r.rc != cases[i].rc)
+            fail_msg("collectorctl %s: exit %d, wanted %d (%s)", cases[i].args, r.rc, cases[i].rc,
+                     r.err);
+        if (cases[i].err != NULL && strstr(r.err, cases[i].err) == NULL)
+            fail_msg("collectorctl %s: stderr lacks '%s': %s", cases[i].args, cases[i].err, r.err);
+        run_free(&r);
+    }
+    fx_stop(&f);
+}
+
+static void test_not_running(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, false);
+    char *gone = cdt_path(f.dir, "gone.sock");
+    struct run r;
+    ctl_at(&f, gone, &r, "status");
+    assert_int_equal(r.rc, 1);
+    assert_string_equal(r.out, "");
+    char want[512];
+    snprintf(want, sizeof(want),
+             "collectorctl: collectord is not running (no socket at %s); start it with: sudo "
+             "systemctl start collectord\n",
+             gone);
+    assert_string_equal(r.err, want);
+    run_free(&r);
+    /* A stale socket: also not running, said differently. */
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    cd_str_copy(sa.sun_path, gone, sizeof(sa.sun_path));
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    close(fd);
+    ctl_at(&f, gone, &r, "snapshots");
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "collectord is not running (nothing listens on"));
+    assert_non_null(strstr(r.err, gone));
+    run_free(&r);
+    free(gone);
+    fx_stop(&f);
+}
+
+static void test_help(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, false);
+    const char *cmds[] = {"status", "list",  "snapshots", "show",   "top",   "fetch",   "capture",
+                          "pin",    "unpin", "incidents", "export", "prune", "inspect", "metrics"};
+    struct run r;
+    ctl(&f, &r, "--help");
+    assert_int_equal(r.rc, 0);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "\n  %s ", cmds[i]);
+        if (strstr(r.out, line) == NULL)
+            fail_msg("--help does not list %s", cmds[i]);
+    }
+    assert_fits("--help", r.out);
+    run_free(&r);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        ctl(&f, &r, "%s --help", cmds[i]);
+        char want[64];
+        snprintf(want, sizeof(want), "usage: collectorctl %s", cmds[i]);
+        if (r.rc != 0 || !cd_str_has_prefix(r.out, want))
+            fail_msg("%s --help: exit %d: %s", cmds[i], r.rc, r.out);
+        assert_fits(cmds[i], r.out);
+        run_free(&r);
+    }
+    ctl(&f, &r, "--version");
+    assert_int_equal(r.rc, 0);
+    assert_true(cd_str_has_prefix(r.out, "collectorctl "));
+    run_free(&r);
+    fx_stop(&f);
+}
+
+static void test_downloads(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, false);
+    struct run r;
+    ctl(&f, &r, "fetch %lld", (long long)f.cpu_id);
+    assert_int_equal(r.rc, 0);
+    assert_true(cd_str_has_prefix(r.out, "wrote api-10.0.0.5_6060-cpu-"));
+    char name[256];
+    assert_int_equal(sscanf(r.out, "wrote %255s", name), 1);
+    run_free(&r);
+    char *p = cdt_path(f.dir, name);
+    uint8_t *got = NULL;
+    size_t len = 0;
+    assert_int_equal(cdt_read_file(p, &got, &len), 0);
+    assert_int_equal(len, f.tb.snaps[0].raw_len);
+    assert_memory_equal(got, f.tb.snaps[0].raw, len);
+    free(got);
+    free(p);
+    ctl(&f, &r, "fetch %lld", (long long)f.cpu_id);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "exists"));
+    run_free(&r);
+    ctl(&f, &r, "fetch %lld --force -o big.bin", (long long)f.big_id);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    p = cdt_path(f.dir, "big.bin");
+    assert_int_equal(cdt_read_file(p, &got, &len), 0);
+    assert_int_equal(len, f.big_len);
+    assert_memory_equal(got, f.big, len);
+    free(got);
+    free(p);
+    ctl(&f, &r, "fetch %lld -o - > piped.bin", (long long)f.dump_id);
+    assert_int_equal(r.rc, 0);
+    run_free(&r);
+    p = cdt_path(f.dir, "piped.bin");
+    assert_int_equal(cdt_read_file(p, &got, &len), 0);
+    assert_int_equal(len, f.tb.snaps[2].raw_len);
+    free(got);
+    free(p);
+
+    /* A failed download leaves no file, not even the temporary one. */
+    ctl(&f, &r, "fetch %lld -o none.bin", (long long)f.timeout_id);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "kept no bytes"));
+    run_free(&r);
+    char *out = NULL;
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "ls -A '%s'", f.dir);
+    assert_int_equal(ht_sh(cmd, &out, 10000), 0);
+    assert_null(strstr(out, "none.bin"));
+    assert_null(strstr(out, ".collectorctl-"));
+    free(out);
+
+    ctl(&f, &r, "--no-progress export outage-42 -o inc.tar.gz");
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "wrote inc.tar.gz"));
+    assert_non_null(strstr(r.out, "tar -xzf inc.tar.gz"));
+    run_free(&r);
+    snprintf(cmd, sizeof(cmd), "cd '%s' && tar -tzf inc.tar.gz", f.dir);
+    assert_int_equal(ht_sh(cmd, &out, 10000), 0);
+    assert_non_null(strstr(out, "outage-42/manifest.json"));
+    free(out);
+    ctl(&f, &r, "-o json export outage-42");
+    assert_int_equal(r.rc, 0);
+    json_t *w = json_loads(r.out, 0, NULL);
+    assert_non_null(w);
+    assert_string_equal(json_string_value(json_object_get(w, "file")), "outage-42.tar.gz");
+    assert_true(json_integer_value(json_object_get(w, "size_bytes")) > 0);
+    json_decref(w);
+    run_free(&r);
+    fx_stop(&f);
+}
+
+struct spawned {
+    pid_t pid;
+    int status;
+    bool done;
+    const char *log;
+};
+
+static bool exited(void *ctx)
+{
+    struct spawned *s = ctx;
+    if (!s->done && waitpid(s->pid, &s->status, WNOHANG) == s->pid)
+        s->done = true;
+    return s->done;
+}
+
+static bool log_has_progress(void *ctx)
+{
+    struct spawned *s = ctx;
+    uint8_t *text = NULL;
+    size_t len = 0;
+    bool found = cdt_read_file(s->log, &text, &len) == 0 &&
+                 strstr((char *)text, "capture: waiting for the targets") != NULL;
+    free(text);
+    return found;
+}
+
+static void test_capture_progress(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, false);
+    f.tb.capture_mode = TB_CAPTURE_HOLD;
+    char *log = cdt_path(f.dir, "capture.log");
+    char *const argv[] = {(char *)cdt_env("CD_COLLECTORCTL"),
+                          "-s",
+                          f.sock,
+                          "--progress",
+                          "capture",
+                          "all",
+                          "--kind",
+                          "cpu",
+                          NULL};
+    struct spawned s = {.pid = cdt_spawn(argv, log), .log = log};
+    assert_true(s.pid > 0);
+    /* The progress line shows while the daemon works; the result once it is done. */
+    assert_int_equal(cdt_wait_until(log_has_progress, &s, 15000), 0);
+    assert_false(exited(&s));
+    tb_release(&f.tb);
+    assert_int_equal(cdt_wait_until(exited, &s, 15000), 0);
+    assert_true(WIFEXITED(s.status) && WEXITSTATUS(s.status) == 0);
+    uint8_t *text = NULL;
+    size_t len = 0;
+    assert_int_equal(cdt_read_file(log, &text, &len), 0);
+    assert_non_null(strstr((char *)text, "captured 3 snapshots from 3 targets"));
+    free(text);
+    free(log);
+    fx_stop(&f);
+}
+
+static void test_tcp_and_inspect(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_start(&f, NULL, true);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", f.tcp_port);
+    char *tok = cdt_path(f.dir, "token");
+    assert_int_equal(cdt_write_file(tok, FX_TOKEN "\n", strlen(FX_TOKEN) + 1), 0);
+    struct run r;
+    ctl_at(&f, url, &r, "--token-file '%s' status", tok);
+    assert_int_equal(r.rc, 0);
+    assert_non_null(strstr(r.out, "collectord"));
+    run_free(&r);
+    ctl_at(&f, url, &r, "status");
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "needs the token"));
+    run_free(&r);
+    ctl_at(&f, url, &r, "--token-file '%s/missing' status", f.dir);
+    assert_int_equal(r.rc, 1);
+    assert_non_null(strstr(r.err, "token file"));
+    run_free(&r);
+
+    /* inspect is offline: no daemon needed. */
+    char *file = cdt_path(f.dir, "cpu.pb.gz");
+    static const uint8_t gz[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0};
+    assert_int_equal(cdt_write_file(file, gz, sizeof(gz)), 0);
+    ctl_at(&f, "/nonexistent/collectord.sock", &r, "inspect '%s'", file);
+    if (r.rc == 1)
+        assert_non_null(strstr(r.err, "no offline summarizer yet; the file looks like pprof"));
+    else
+        assert_int_equal(r.rc, 0);
+    run_free(&r);
+    ctl(&f, &r, "inspect '%s/missing.pb.gz'", f.dir);
+    assert_int_equal(r.rc, 1);
+    run_free(&r);
+    ctl(&f, &r, "inspect");
+    assert_int_equal(r.rc, 2);
+    run_free(&r);
+    free(file);
+    free(tok);
+    fx_stop(&f);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tables),
+        cmocka_unit_test(test_json_passthrough),
+        cmocka_unit_test(test_exit_codes),
+        cmocka_unit_test(test_not_running),
+        cmocka_unit_test(test_help),
+        cmocka_unit_test(test_downloads),
+        cmocka_unit_test(test_capture_progress),
+        cmocka_unit_test(test_tcp_and_inspect),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,3 @@
+module collectord/tests/trace/tracegen
+
+go 1.19
