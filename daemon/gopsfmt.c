@@ -299,29 +299,23 @@ static int memstats_line(struct cd_gopsfmt *d, json_t *ms, const char *k, size_t
     int64_t n = 0;
     bool approx = false;
     int rc = 0;
-    switch (mkeys[i].kind) {
-    case M_BYTES:
-        rc = parse_bytes(v, vn, &n, &approx);
-        if (rc == 0)
-            d->bad |= cd_textscan_jset(ms, mkeys[i].name, json_integer(n));
-        break;
-    case M_INT:
-        rc = cd_textscan_i64(v, vn, &n);
-        if (rc == 0)
-            d->bad |= cd_textscan_jset(ms, mkeys[i].name, json_integer(n));
-        break;
-    case M_NEXT_GC: {
+    enum mkind kind = mkeys[i].kind;
+    if (kind == M_NEXT_GC) {
         /* "when heap-alloc >= 4.00MB (4194304 bytes)" */
         const char *ge = memmem(v, vn, ">= ", 3);
         if (ge != NULL) {
             vn -= (size_t)(ge + 3 - v);
             v = ge + 3;
         }
-        rc = parse_bytes(v, vn, &n, &approx);
+        kind = M_BYTES;
+    }
+    switch (kind) {
+    case M_BYTES:
+    case M_INT:
+        rc = kind == M_BYTES ? parse_bytes(v, vn, &n, &approx) : cd_textscan_i64(v, vn, &n);
         if (rc == 0)
             d->bad |= cd_textscan_jset(ms, mkeys[i].name, json_integer(n));
         break;
-    }
     case M_DURATION:
         rc = cd_gopsfmt_parse_duration(v, vn, &n);
         if (rc == 0) {
@@ -360,6 +354,8 @@ static int memstats_line(struct cd_gopsfmt *d, json_t *ms, const char *k, size_t
         if (rc == 0)
             d->bad |= cd_textscan_jset(d->root, "gc_pause_end_unix_ns", json_integer(n));
         break;
+    case M_NEXT_GC:
+        break; /* read as M_BYTES above */
     case M_BOOL:
         if (vn == 4 && memcmp(v, "true", 4) == 0)
             d->bad |= cd_textscan_jset(d->root, mkeys[i].name, json_true());
@@ -573,10 +569,7 @@ int cd_gopsfmt_summarize(enum cd_format fmt, const uint8_t *data, size_t len,
                          struct cd_err *err)
 {
     struct cd_parse_limits dflt;
-    if (lim == NULL) {
-        cd_parse_limits_default(&dflt);
-        lim = &dflt;
-    }
+    lim = cd_textscan_limits(lim, &dflt);
     struct cd_gopsfmt d = {0};
     struct cd_summary sum;
     cd_summary_init(&sum);
@@ -639,12 +632,7 @@ int cd_gopsfmt_summarize(enum cd_format fmt, const uint8_t *data, size_t len,
         rc = cd_err_set(err, -ENOMEM, "gops: out of memory building the summary");
         goto fail;
     }
-    sum.format = fmt;
-    sum.json = d.root;
-    d.root = NULL;
-    cd_summary_free(out);
-    *out = sum;
-    cd_summary_init(&sum);
+    cd_textscan_publish(out, &sum, fmt, &d.root);
 fail:
     cd_summary_free(&sum);
     json_decref(d.root);

@@ -1339,10 +1339,7 @@ int cd_goroutine_summarize(const uint8_t *data, size_t len, const struct cd_pars
                            struct cd_summary *out, struct cd_err *err)
 {
     struct cd_parse_limits dflt;
-    if (lim == NULL) {
-        cd_parse_limits_default(&dflt);
-        lim = &dflt;
-    }
+    lim = cd_textscan_limits(lim, &dflt);
     struct cd_goroutine g;
     memset(&g, 0, sizeof(g));
     g.lim = lim;
@@ -1381,12 +1378,7 @@ int cd_goroutine_summarize(const uint8_t *data, size_t len, const struct cd_pars
         rc = cd_err_set(err, -ENOMEM, "goroutine: out of memory building the summary");
         goto fail;
     }
-    sum.format = CD_FORMAT_GOROUTINE_TEXT;
-    sum.json = json;
-    json = NULL;
-    cd_summary_free(out);
-    *out = sum;
-    cd_summary_init(&sum);
+    cd_textscan_publish(out, &sum, CD_FORMAT_GOROUTINE_TEXT, &json);
 fail:
     cd_summary_free(&sum);
     json_decref(json);

@@ -422,10 +422,7 @@ int cd_heaptext_summarize(const uint8_t *data, size_t len, const struct cd_parse
                           struct cd_summary *out, struct cd_err *err)
 {
     struct cd_parse_limits dflt;
-    if (lim == NULL) {
-        cd_parse_limits_default(&dflt);
-        lim = &dflt;
-    }
+    lim = cd_textscan_limits(lim, &dflt);
     struct cd_heaptext h;
     memset(&h, 0, sizeof(h));
     h.lim = lim;
@@ -483,12 +480,7 @@ int cd_heaptext_summarize(const uint8_t *data, size_t len, const struct cd_parse
         rc = cd_err_set(err, -ENOMEM, "heap text: out of memory building the summary");
         goto fail;
     }
-    sum.format = CD_FORMAT_HEAP_TEXT;
-    sum.json = h.root;
-    h.root = NULL;
-    cd_summary_free(out);
-    *out = sum;
-    cd_summary_init(&sum);
+    cd_textscan_publish(out, &sum, CD_FORMAT_HEAP_TEXT, &h.root);
 fail:
     cd_summary_free(&sum);
     json_decref(h.root);

@@ -1612,10 +1612,7 @@ int cd_pprof_summarize(const uint8_t *data, size_t len, const struct cd_parse_li
                        struct cd_summary *out, struct cd_err *err)
 {
     struct cd_parse_limits dflt;
-    if (lim == NULL) {
-        cd_parse_limits_default(&dflt);
-        lim = &dflt;
-    }
+    lim = cd_textscan_limits(lim, &dflt);
     struct cd_pprof pp;
     memset(&pp, 0, sizeof(pp));
     pp.lim = lim;
@@ -1682,12 +1679,7 @@ int cd_pprof_summarize(const uint8_t *data, size_t len, const struct cd_parse_li
         rc = cd_err_set(err, -ENOMEM, "pprof: out of memory adding series");
         goto fail;
     }
-    sum.format = CD_FORMAT_PPROF;
-    sum.json = json;
-    json = NULL;
-    cd_summary_free(out);
-    *out = sum;
-    cd_summary_init(&sum);
+    cd_textscan_publish(out, &sum, CD_FORMAT_PPROF, &json);
 fail:
     cd_summary_free(&sum);
     json_decref(json);

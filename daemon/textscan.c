@@ -276,3 +276,23 @@ int cd_textscan_jpush(json_t *arr, json_t *val)
         return -ENOMEM;
     return json_array_append_new(arr, val) == 0 ? 0 : -ENOMEM;
 }
+
+const struct cd_parse_limits *cd_textscan_limits(const struct cd_parse_limits *lim,
+                                                 struct cd_parse_limits *dflt)
+{
+    if (lim != NULL)
+        return lim;
+    cd_parse_limits_default(dflt);
+    return dflt;
+}
+
+void cd_textscan_publish(struct cd_summary *out, struct cd_summary *sum, enum cd_format fmt,
+                         json_t **json)
+{
+    sum->format = fmt;
+    sum->json = *json;
+    *json = NULL;
+    cd_summary_free(out);
+    *out = *sum;
+    cd_summary_init(sum);
+}

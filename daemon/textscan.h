@@ -10,6 +10,8 @@
 #ifndef CD_TEXTSCAN_H
 #define CD_TEXTSCAN_H
 
+#include "summary.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,6 +69,14 @@ json_t *cd_textscan_json_str(const char *p, size_t len);
  * summary builder can OR the results together and check once. The value is consumed. */
 int cd_textscan_jset(json_t *obj, const char *key, json_t *val);
 int cd_textscan_jpush(json_t *arr, json_t *val);
+
+/* Parser glue. The limits to use: lim, or the defaults written into *dflt when lim is NULL. */
+const struct cd_parse_limits *cd_textscan_limits(const struct cd_parse_limits *lim,
+                                                 struct cd_parse_limits *dflt);
+/* Hands a finished summary over: *json (consumed, NULLed) and sum's series become *out (whose old
+ * contents are freed); sum is left empty. */
+void cd_textscan_publish(struct cd_summary *out, struct cd_summary *sum, enum cd_format fmt,
+                         json_t **json);
 
 /* Adds x to *acc, saturating at INT64_MIN/INT64_MAX instead of overflowing (hot in pprof's
  * sample loop, hence inline). */
