@@ -23,7 +23,8 @@ packages=(
     golang-go             # builds the Go test fleet; `go tool pprof` checks our figures
     clang libclang-rt-14-dev  # the ASan+UBSan build and libFuzzer targets
     sqlite3               # integrity checks from tests
-    systemd               # systemd-analyze verify on the units
+    systemd               # systemd-analyze verify/security on the units, systemd-sysusers
+    shellcheck            # the package's maintainer scripts and our shell scripts (tests/packaging)
     dpkg-dev              # building the .deb (CPack) and dpkg-shlibdeps
     golang-github-google-pprof-dev  # the peer our parser benchmark measures against
     ca-certificates

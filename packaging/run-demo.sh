@@ -154,9 +154,9 @@ while :; do
         fi
     else
         up=0
-        for pid in $(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "$state/fleet.json"); do
+        while read -r pid; do
             kill -0 "$pid" 2>/dev/null && up=$((up + 1))
-        done
+        done < <(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "$state/fleet.json")
         echo "fleet: $up of 4 targets running (no collectord to list them)"
     fi
     if [ "$once" = 1 ]; then
