@@ -18,7 +18,8 @@ fail() {
 
 if command -v shellcheck >/dev/null 2>&1; then
     shellcheck -s sh "$pkg/postinst" "$pkg/prerm" "$pkg/postrm" || fail "shellcheck: maintainer scripts"
-    shellcheck "$pkg/deps.sh" "$pkg/run-demo.sh" "$top/tests/packaging/as-unit.sh" ||
+    shellcheck "$pkg/deps.sh" "$pkg/run-demo.sh" "$top/tests/packaging/as-unit.sh" \
+        "$top/tests/packaging/systemd-check.sh" ||
         fail "shellcheck: bash scripts"
 else
     fail "shellcheck is missing (bash packaging/deps.sh installs it)"
