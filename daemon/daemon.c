@@ -16,6 +16,7 @@
 #include <collectord/version.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -60,6 +61,10 @@ struct cd_daemon {
     struct cd_backend *backend;
     struct cd_api *api;
     char *api_token; /* the token the running query server uses */
+    /* Our copies of the listening sockets systemd passed (collectord.socket), -1 when none: the
+     * query server closes what it is given when it stops, and a restart (a new token) must
+     * serve them again — they cannot be bound anew while systemd holds them. */
+    int sd_unix_fd, sd_tcp_fd;
 
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog, status;
@@ -232,11 +237,15 @@ static int start_api(struct cd_daemon *d, const struct cd_config *c, bool inheri
         int ufd = -1, tfd = -1;
         if (cd_api_systemd_fds(&ufd, &tfd, &err) < 0)
             cd_log_warning(d->log, "query: %s", cd_err_msg(&err));
-        ac.unix_fd = ufd;
-        ac.tcp_fd = tfd;
+        d->sd_unix_fd = ufd;
+        d->sd_tcp_fd = tfd;
         if (ufd >= 0)
             cd_log_info(d->log, "query: using the socket systemd passed in");
     }
+    if (d->sd_unix_fd >= 0 && (ac.unix_fd = fcntl(d->sd_unix_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+        cd_log_warning(d->log, "query: dup of systemd's socket: %s", strerror(errno));
+    if (d->sd_tcp_fd >= 0 && (ac.tcp_fd = fcntl(d->sd_tcp_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+        cd_log_warning(d->log, "query: dup of systemd's TCP socket: %s", strerror(errno));
     if (ac.unix_fd < 0 && ac.socket_path != NULL)
         ensure_socket_dir(d, ac.socket_path);
     struct cd_api_backend be;
@@ -670,6 +679,10 @@ static void teardown(struct cd_daemon *d)
     cd_backend_free(d->backend);
     cd_config_free(d->cfg);
     free(d->api_token);
+    if (d->sd_unix_fd >= 0)
+        close(d->sd_unix_fd);
+    if (d->sd_tcp_fd >= 0)
+        close(d->sd_tcp_fd);
     if (d->loop_ready && uv_loop_close(&d->loop) != 0)
         cd_log_warning(d->log, "event loop closed with handles still open");
 }
@@ -686,6 +699,7 @@ int cd_daemon_run(const struct cd_daemon_opts *o)
     cd_clock_init_real(&d->clock);
     d->started_ms = cd_clock_wall_ms(&d->clock);
     d->under_systemd = getenv("NOTIFY_SOCKET") != NULL;
+    d->sd_unix_fd = d->sd_tcp_fd = -1;
     pthread_mutex_init(&d->complain_mu, NULL);
     int rc = start(d);
     if (rc == 0) {
