@@ -2,6 +2,7 @@
 #include "pkgutil.h"
 
 #include "cdtest.h"
+#include "fleet.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,6 +124,14 @@ int pk_notify_wait(struct pk_notify *nt, const char *line, size_t start, pid_t f
         int64_t left = deadline - cdt_now_ms();
         if (left <= 0)
             return -1;
+        if (from_pid > 0 && cdt_pid_gone(from_pid)) {
+            notify_drain(nt); /* what it sent before it went */
+            for (; checked < nt->n; checked++) {
+                if (nt->pids[checked] == from_pid && has_line(nt->msgs[checked], line))
+                    return (int)checked;
+            }
+            return -1;
+        }
         struct pollfd p = {.fd = nt->fd, .events = POLLIN};
         poll(&p, 1, left > 100 ? 100 : (int)left);
     }

@@ -27,8 +27,8 @@ struct pk_notify {
 void pk_notify_open(struct pk_notify *nt, const char *dir);
 void pk_notify_close(struct pk_notify *nt);
 /* Reads what has arrived, waiting until a message sent by `from_pid` (0 = anyone) at index >=
- * start holds the line `line` (e.g. "READY=1") or timeout_ms passes. Returns the message's index,
- * or -1 on timeout. */
+ * start holds the line `line` (e.g. "READY=1"), timeout_ms passes, or from_pid exits. Returns the
+ * message's index, or -1. */
 int pk_notify_wait(struct pk_notify *nt, const char *line, size_t start, pid_t from_pid,
                    int timeout_ms);
 /* Messages (index >= start) holding `line`. */

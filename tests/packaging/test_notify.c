@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -247,11 +249,68 @@ static void test_socket_activation(void **state)
     close(lfd);
 }
 
+static int free_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(s >= 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    socklen_t len = sizeof(sa);
+    assert_int_equal(getsockname(s, (struct sockaddr *)&sa, &len), 0);
+    close(s);
+    return ntohs(sa.sin_port);
+}
+
+/* Rotating the TCP token (a new token_file content, then a reload) restarts the query server; a
+ * socket that came from systemd must stay served: it cannot be bound again, systemd holds it. */
+static void test_socket_activation_token_rotation(void **state)
+{
+    struct fix *f = *state;
+    char *token = cdt_path(f->d.dir, "token");
+    static const char t1[] = "first-token-0123456789\n", t2[] = "second-token-0123456789\n";
+    assert_int_equal(cdt_write_file(token, t1, sizeof(t1) - 1), 0);
+    assert_int_equal(chmod(token, 0600), 0);
+    char yaml[1024];
+    snprintf(yaml, sizeof(yaml),
+             "%s"
+             "query:\n"
+             "  socket: @DIR@/collectord.sock\n"
+             "  socket_mode: \"0600\"\n"
+             "  listen: \"127.0.0.1:%d\"\n"
+             "  token_file: %s\n",
+             strstr(config_yaml, "limits:"), free_port(), token);
+    char full[1400];
+    snprintf(full, sizeof(full), "storage:\n  path: @DIR@/collectord.db\n%s", yaml);
+    cdt_daemon_write_config(&f->d, full);
+    int lfd = listen_unix(f->d.socket);
+    const char *env[] = {f->notify_env, "LISTEN_FDS=1", NULL};
+    pid_t pid = start(f, env, lfd);
+    int ready = -1;
+    expect_ready(f, pid, 0, &ready);
+    const char *status[] = {"status", NULL};
+    assert_int_equal(cdt_ctl(&f->d, NULL, 10000, status), 0);
+
+    assert_int_equal(cdt_write_file(token, t2, sizeof(t2) - 1), 0);
+    size_t before = f->nt.n;
+    assert_int_equal(kill(pid, SIGHUP), 0);
+    int r = pk_notify_wait(&f->nt, "RELOADING=1", before, pid, START_MS);
+    assert_true(r >= 0);
+    expect_ready(f, pid, (size_t)r + 1, &ready);
+    if (cdt_ctl(&f->d, NULL, 10000, status) != 0) {
+        pk_log_tail(f->d.log, 20);
+        fail_msg("the socket from systemd is no longer served after the token changed");
+    }
+    expect_clean_exit(f, pid);
+    close(lfd);
+    free(token);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_notify_watchdog_reload_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_socket_activation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_socket_activation_token_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
