@@ -204,6 +204,7 @@ static void check_history(struct fix *f)
         if (strcmp(json_string_value(json_object_get(v, "name")), "v1-outage") == 0) {
             found = true;
             assert_int_equal(json_integer_value(json_object_get(v, "snapshots")), 1);
+            assert_int_equal(json_integer_value(json_object_get(v, "targets")), 1);
         }
     }
     assert_true(found);
