@@ -689,6 +689,49 @@ static void render_pprof(FILE *f, const json_t *s, const struct cd_render_opts *
     print_rest(f, s, k_pprof_known, o);
 }
 
+struct kv_pair {
+    const char *key;
+    double n;
+};
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const struct kv_pair *x = a, *y = b;
+    if (x->n != y->n)
+        return x->n < y->n ? 1 : -1;
+    return strcmp(x->key, y->key);
+}
+
+/* "name 12, other 3, ..." (or "12 name, ...") from an object of counts (or of {count, ...}
+ * objects), largest first; value_key names the member of object values (NULL: values are numbers).
+ */
+static void count_list(struct list *l, const json_t *obj, const char *value_key, bool count_first)
+{
+    size_t n = json_object_size(obj), k = 0;
+    if (n == 0)
+        return;
+    struct kv_pair *p = calloc(n, sizeof(*p));
+    if (p == NULL)
+        return;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        p[k].key = key;
+        p[k].n = value_key != NULL ? jnum_or(v, value_key, 0) : json_number_value(v);
+        k++;
+    }
+    qsort(p, k, sizeof(*p), cmp_pair);
+    for (size_t i = 0; i < k && i < INLINE_MAX; i++)
+        if (count_first)
+            list_add(l, "%.0f %s", p[i].n, p[i].key);
+        else
+            list_add(l, "%s %.0f", p[i].key, p[i].n);
+    if (k > INLINE_MAX)
+        list_add(l, "and %zu more", k - INLINE_MAX);
+    free(p);
+}
+
 /* ---- goroutine dumps --------------------------------------------------------------------------
  */
 
@@ -806,7 +849,8 @@ static int goroutine_groups(FILE *f, const json_t *s, const struct cd_render_opt
     size_t n = json_array_size(groups);
     if (n == 0)
         return 0;
-    bool debug2 = json_array_size(json_object_get(s, "states")) > 0;
+    /* debug=1 records have no status, hence no state and no wait */
+    bool debug2 = json_is_object(json_object_get(s, "classes"));
     size_t shown = n < o->top_n ? n : o->top_n;
     double total_groups = jnum_or(s, "groups_total", (double)n);
     double other = jnum_or(s, "groups_other", 0);
@@ -830,7 +874,9 @@ static int goroutine_groups(FILE *f, const json_t *s, const struct cd_render_opt
         char count[24], state[96] = "", wait[48];
         snprintf(count, sizeof(count), "%.0f", jnum_or(g, "count", 0));
         const json_t *st = json_object_get(g, "states");
-        const char *s0 = jstr(json_array_get(st, 0), "state");
+        const char *s0 = jstr(g, "state"); /* the commonest; states[0] before it existed */
+        if (s0 == NULL)
+            s0 = jstr(json_array_get(st, 0), "state");
         if (json_array_size(st) > 1)
             snprintf(state, sizeof(state), "%s +%zu", s0 != NULL ? s0 : "?",
                      json_array_size(st) - 1);
@@ -933,6 +979,9 @@ static void render_goroutines(FILE *f, const json_t *s, const struct cd_render_o
 
     const json_t *states = json_object_get(s, "states");
     struct list l = {.len = 0};
+    /* {state: count}; an array of {state, count} in older summaries */
+    if (json_is_object(states))
+        count_list(&l, states, NULL, true);
     for (size_t i = 0; i < json_array_size(states); i++) {
         const json_t *e = json_array_get(states, i);
         list_add(&l, "%.0f %s", jnum_or(e, "count", 0),
@@ -1228,45 +1277,6 @@ static const char *const k_trace_known[] = {"go_version",
                                             "dropped",
                                             NULL};
 
-struct kv_pair {
-    const char *key;
-    double n;
-};
-
-static int cmp_pair(const void *a, const void *b)
-{
-    const struct kv_pair *x = a, *y = b;
-    if (x->n != y->n)
-        return x->n < y->n ? 1 : -1;
-    return strcmp(x->key, y->key);
-}
-
-/* "name 12, other 3, ..." from an object of counts (or of {count, ...} objects), largest first;
- * value_key names the member of object values (NULL: values are numbers). */
-static void count_list(struct list *l, const json_t *obj, const char *value_key)
-{
-    size_t n = json_object_size(obj), k = 0;
-    if (n == 0)
-        return;
-    struct kv_pair *p = calloc(n, sizeof(*p));
-    if (p == NULL)
-        return;
-    const char *key;
-    json_t *v;
-    json_object_foreach((json_t *)obj, key, v)
-    {
-        p[k].key = key;
-        p[k].n = value_key != NULL ? jnum_or(v, value_key, 0) : json_number_value(v);
-        k++;
-    }
-    qsort(p, k, sizeof(*p), cmp_pair);
-    for (size_t i = 0; i < k && i < INLINE_MAX; i++)
-        list_add(l, "%s %.0f", p[i].key, p[i].n);
-    if (k > INLINE_MAX)
-        list_add(l, "and %zu more", k - INLINE_MAX);
-    free(p);
-}
-
 /* "name 12, other 3" from [{"name", "count"}]. */
 static void name_list(struct list *l, const json_t *arr)
 {
@@ -1379,10 +1389,10 @@ static void render_trace(FILE *f, const json_t *s, const struct cd_render_opts *
         kv(f, o, "STW", "%s", l.buf);
     }
     struct list bl = {.len = 0};
-    count_list(&bl, json_object_get(s, "blocking"), NULL);
+    count_list(&bl, json_object_get(s, "blocking"), NULL, false);
     kv(f, o, "blocked on", "%s", bl.items > 0 ? bl.buf : "nothing");
     struct list sr = {.len = 0};
-    count_list(&sr, json_object_get(s, "stop_reasons"), NULL);
+    count_list(&sr, json_object_get(s, "stop_reasons"), NULL, false);
     if (sr.items > 0)
         kv(f, o, "stopped by", "%s", sr.buf);
     const json_t *sc = json_object_get(s, "syscalls");
@@ -1414,7 +1424,7 @@ static void render_trace(FILE *f, const json_t *s, const struct cd_render_opts *
     if (json_is_array(labels))
         name_list(&lab, labels);
     else
-        count_list(&lab, labels, NULL);
+        count_list(&lab, labels, NULL, false);
     if (lab.items > 0)
         kv(f, o, "labels", "%s", lab.buf);
     const json_t *dr = json_object_get(s, "dropped");
@@ -1429,7 +1439,7 @@ static void render_trace(FILE *f, const json_t *s, const struct cd_render_opts *
     if (dl.items > 0)
         kv(f, o, "note", "left out by the parser's limits: %s", dl.buf);
     struct list ec = {.len = 0};
-    count_list(&ec, json_object_get(s, "event_counts"), NULL);
+    count_list(&ec, json_object_get(s, "event_counts"), NULL, false);
     if (ec.items > 0)
         kv(f, o, "event types", "%s", ec.buf);
     print_rest(f, s, k_trace_known, o);
