@@ -568,7 +568,7 @@ static int64_t target_last_scrape(const json_t *tg)
 
 /* The table of targets, then every last error in full (errors are long; a column would cut
  * them). */
-static void print_targets(struct ctl *ctl, const json_t *list)
+static void print_targets(struct ctl *ctl, const json_t *list, bool filtered)
 {
     size_t n = json_array_size(list), up = 0, down = 0, errors = 0;
     for (size_t i = 0; i < n; i++) {
@@ -578,7 +578,8 @@ static void print_targets(struct ctl *ctl, const json_t *list)
         errors += mstr(json_array_get(list, i), "last_error") != NULL;
     }
     if (n == 0) {
-        printf("no targets%s\n", "");
+        printf("%s\n", filtered ? "no targets match"
+                                : "no targets yet (none configured, or discovery found none)");
         return;
     }
     caption(ctl, "%zu target%s: %zu up, %zu down, %zu not scraped yet", n, n == 1 ? "" : "s", up,
@@ -669,7 +670,7 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
         cd_client_response_free(&r);
         return EXIT_OK;
     }
-    print_targets(ctl, json_object_get(r.json, "targets"));
+    print_targets(ctl, json_object_get(r.json, "targets"), job != NULL || health != NULL);
     cd_client_response_free(&r);
     return EXIT_OK;
 }
@@ -1113,7 +1114,7 @@ static void report_written(const struct ctl *ctl, const char *file, uint64_t byt
     char sz[32];
     cd_units_fmt_size(sz, sizeof(sz), bytes);
     if (tarball)
-        printf("wrote %s (%s); unpack with: tar -xzf %s\n", file, sz, file);
+        printf("wrote %s (%s)\nunpack it with: tar -xzf %s\n", file, sz, file);
     else
         printf("wrote %s (%s)\n", file, sz);
 }
@@ -1776,31 +1777,45 @@ static const struct command commands[] = {
     {"status", cmd_status, "what the daemon is doing: health, database, queues",
      "status [-o table|json]",
      "What the daemon is doing: version, uptime, config file, database size and counts, target\n"
-     "health, queue depths, the last retention run, and where the query API listens.\n"},
-    {"list", cmd_list, "targets with their health, last scrape and last error",
+     "health, scrape counters, queue depths (queued of capacity), the last retention run, and\n"
+     "where the query API listens.\n"},
+    {"list", cmd_list, "targets with their health, snapshot counts and last errors",
      "list [--job JOB] [--health up|down|unknown] [-o table|json]",
-     "The targets being scraped, with their health, last scrape and last error.\n"},
+     "The targets being scraped: job, instance, scheme (http or gops), health (up or down by\n"
+     "the last scrape, unknown until the first), the snapshots stored for it and their size on\n"
+     "disk, and its newest scrape; then every target's last error, in full.\n"},
     {"snapshots", cmd_snapshots, "snapshots, newest first, filtered and paginated",
      "snapshots [--job JOB] [--target ID|ADDRESS] [--kind KIND] [--status STATUS] [--incident "
      "NAME] [--pinned] [--since TIME] [--until TIME] [-n|--limit N] [--cursor C] [--all] [-o "
      "table|json]",
-     "Snapshots, newest first, one page at a time (--all follows every page; with -o json each\n"
-     "page is printed as the API returns it, one per line). TIME is RFC 3339, Unix seconds, or a\n"
-     "duration back from now such as 15m or 2d.\n"},
+     "Snapshots, newest first, one page at a time (default 100; the hint for the next page goes\n"
+     "to stderr; --all follows every page; with -o json each page is printed as the API returns\n"
+     "it, one per line). AGE counts from the start of the scrape, SIZE is the bytes received,\n"
+     "PIN names the incident of a pinned snapshot (or says yes). TIME is RFC 3339, Unix\n"
+     "seconds, or a duration back from now such as 15m or 2d.\n"},
     {"show", cmd_show, "one snapshot: metadata, findings, summary",
-     "show ID [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
+     "show ID [--top N] [--sample-type TYPE|all] [--cum] [-o table|json]",
      "One snapshot: where and when it was taken, how it went, its size and pin, and its\n"
-     "summary: the top functions of a profile, the findings and stack groups of a goroutine\n"
-     "dump (stuck goroutines are listed first), or the figures of a trace or gops snapshot.\n"},
-    {"top", cmd_top, "the top functions of a profile (or a dump's largest groups)",
-     "top ID [-n N] [--sample-type TYPE] [--cum] [-o table|json]",
-     "The top functions of a profile snapshot (like go tool pprof -top), per sample type, by\n"
-     "flat value or with --cum by cumulative value; for a goroutine dump, its largest groups.\n"},
+     "summary. A profile: its type, time, duration and contents, then the top functions of its\n"
+     "default sample type (see top). A goroutine dump: FINDINGS first (goroutines piling up on\n"
+     "a lock, leaks, a cut dump), then states, wait times, groups of identical stacks, the\n"
+     "longest waiting goroutines and where they were created. A heap text, gops memstats,\n"
+     "stats or version, or an execution trace: their figures in human units. --top N rows per\n"
+     "table (default 20).\n"},
+    {"top", cmd_top, "the top functions of a profile (or a dump's findings and groups)",
+     "top ID [-n|--top N] [--sample-type TYPE|all] [--cum] [-o table|json]",
+     "The top functions of a profile snapshot as go tool pprof -top shows them: FLAT (the\n"
+     "function's own), FLAT%, SUM% (running total of FLAT%), CUM (with everything it calls),\n"
+     "CUM%, sorted by flat (--cum: by cumulative) value. The sample type is the profile's\n"
+     "default, as go tool pprof picks it (cpu for CPU profiles, inuse_space for heap);\n"
+     "--sample-type names another (samples, alloc_space, delay, ...) or all. For a goroutine\n"
+     "dump: its findings and largest groups; for a heap text: its largest allocation sites.\n"
+     "Exit status 1 when the snapshot has no such table.\n"},
     {"fetch", cmd_fetch, "download a snapshot's exact bytes", "fetch ID [-o FILE|-] [--force]",
      "Downloads the exact bytes a target sent. Without -o the file gets the server's name,\n"
      "<job>-<instance>-<kind>-<time>.pb.gz (or .trace, .txt), in the current directory; an\n"
-     "existing file is not replaced without --force. Open it with go tool pprof or go tool "
-     "trace.\n"},
+     "existing file is not replaced without --force. Open it with go tool pprof or go tool\n"
+     "trace, or summarize it again with collectorctl inspect.\n"},
     {"capture", cmd_capture, "scrape matching targets now (optionally into an incident)",
      "capture SELECTOR... [--kind KIND]... [--incident NAME] [--timeout DUR] [-o "
      "table|json]",
@@ -1811,13 +1826,16 @@ static const struct command commands[] = {
      "pinned to that incident. CPU profiles and traces take their configured seconds and wait\n"
      "for one already running in the same process; a progress line shows the wait. --timeout\n"
      "(default 2m, at most 10m) bounds it: scrapes still running then are stored anyway.\n"
-     "Exit status 1 when no snapshot succeeded.\n"},
+     "What could not be captured is listed with the reason under the table. Exit status 1\n"
+     "when no snapshot succeeded.\n"},
     {"pin", cmd_pin, "keep a snapshot from retention", "pin ID [--incident NAME] [-o table|json]",
      "Pins a snapshot (optionally to an incident): retention never deletes it.\n"},
     {"unpin", cmd_unpin, "let retention apply to a snapshot again", "unpin ID [-o table|json]",
      "Unpins a snapshot (and takes it out of its incident); retention applies to it again.\n"},
     {"incidents", cmd_incidents, "the incidents (named sets of pinned snapshots)",
-     "incidents [-o table|json]", "The incidents: named sets of pinned snapshots.\n"},
+     "incidents [-o table|json]",
+     "The incidents, newest first: named sets of pinned snapshots, with their size and the\n"
+     "local times of their first and last snapshot. collectorctl export NAME downloads one.\n"},
     {"export", cmd_export, "an incident as a tar.gz of raw files and a manifest",
      "export INCIDENT [-o FILE|-] [--force]",
      "Downloads an incident as a tar.gz: every snapshot's exact bytes, manifest.json (targets,\n"
@@ -1826,11 +1844,16 @@ static const struct command commands[] = {
     {"prune", cmd_prune, "run retention now, or see what it would delete",
      "prune [--dry-run] [-o table|json]",
      "Runs retention now (max_age, max_bytes, per-target limits, downsampling; pinned snapshots\n"
-     "are never deleted). --dry-run only reports what it would delete.\n"},
+     "are never deleted). --dry-run only reports what it would delete, by rule.\n"},
     {"inspect", cmd_inspect, "summarize a local profile, trace or dump (offline)",
-     "inspect FILE [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
-     "Summarizes a local file without a daemon: a pprof profile, an execution trace, a\n"
-     "goroutine dump or gops text, with the daemon's own parsers.\n"},
+     "inspect FILE|- [--top N] [--sample-type TYPE|all] [--cum] [-o table|json]",
+     "Summarizes a local file without a daemon, with the daemon's own parsers and limits: a\n"
+     "pprof profile (gzipped or not), an execution trace (Go 1.11 to 1.26), a goroutine dump\n"
+     "(debug=1 or 2, or gops), a heap profile text, or gops memstats/stats/version text; - reads\n"
+     "standard input. It prints what show would. --top N rows per table (default 20).\n"
+     "Exit status 1 when the file is not recognised or does not parse completely; for a\n"
+     "trace cut short, what could be read is printed first. -o json prints {file, format,\n"
+     "size_bytes, summary, series, error}.\n"},
     {"metrics", cmd_metrics, "the daemon's own Prometheus metrics", "metrics",
      "The daemon's own metrics in Prometheus text format (what GET /metrics serves).\n"},
 };
