@@ -277,14 +277,11 @@ static void test_fleet(void **state)
                                 "duration      1",
                                 "sampling      every 10ms (cpu)",
                                 "cpu (nanoseconds): total ",
-                                " FLAT   FLAT%",
+                                "FLAT   FLAT%",
                                 "main.burnDouble",
                                 "other sample types: samples",
                                 NULL};
     check_rendered("cpu profile", rep, "pprof", prof);
-    text = render(rep, 80, NULL);
-    assert_true(strstr(text, "main.burnDouble") < strstr(text, "main.burnSingle"));
-    free(text);
     json_decref(rep);
     rep = fleet_http(cpu->pprof_port, "/debug/pprof/heap");
     const char *const heap[] = {"inuse_space (bytes): total ", "other sample types: alloc_objects",
@@ -445,6 +442,7 @@ static void test_shared_pprof(void **state)
     o.cum = true;
     text = render_top(rep, &o, &tables);
     assert_non_null(strstr(text, "by cumulative value (--cum)"));
+    assert_non_null(strstr(text, "main.startWorkload.func2"));
     assert_true(strstr(text, "runtime/pprof.Do") < strstr(text, "main.startWorkload.func2"));
     free(text);
     json_decref(rep);
