@@ -509,17 +509,24 @@ static void pprof_header(FILE *f, const json_t *s, const struct cd_render_opts *
         const json_t *dt = json_array_get(types, def);
         const char *unit = jstr(dt, "unit");
         const char *ptype = jstr(pt, "type");
+        double cpu = jnum_or(dt, "total", 0);
         if (ptype != NULL && strcmp(ptype, "cpu") == 0 && unit != NULL &&
-            strcmp(unit, "nanoseconds") == 0)
+            strcmp(unit, "nanoseconds") == 0 && cpu == 0)
+            kv(f, o, "duration", "%s, no CPU time sampled", cd_render_ns(a, sizeof(a), dur));
+        else if (ptype != NULL && strcmp(ptype, "cpu") == 0 && unit != NULL &&
+                 strcmp(unit, "nanoseconds") == 0)
             kv(f, o, "duration", "%s, %s of CPU time (%.1f%% of one core)",
-               cd_render_ns(a, sizeof(a), dur), cd_render_ns(b, sizeof(b), jnum_or(dt, "total", 0)),
-               jnum_or(dt, "total", 0) * 100 / dur);
+               cd_render_ns(a, sizeof(a), dur), cd_render_ns(b, sizeof(b), cpu), cpu * 100 / dur);
         else
             kv(f, o, "duration", "%s", cd_render_ns(a, sizeof(a), dur));
     }
-    if (json_is_object(pt) && jnum(s, "period", &v) && v != 0)
-        kv(f, o, "sampling", "every %s (%s)", fmt_unit(a, sizeof(a), v, jstr(pt, "unit")),
-           jstr(pt, "type") != NULL && *jstr(pt, "type") ? jstr(pt, "type") : "period");
+    if (json_is_object(pt) && jnum(s, "period", &v) && v != 0) {
+        const char *pu = jstr(pt, "unit"), *pty = jstr(pt, "type");
+        /* a count period is a rate (1 in N events sampled), other units a distance */
+        kv(f, o, "sampling", "%s %s (%s)",
+           pu != NULL && strcmp(pu, "count") == 0 ? "1 in" : "every", fmt_unit(a, sizeof(a), v, pu),
+           pty != NULL && *pty ? pty : "period");
+    }
     const json_t *c = json_object_get(s, "counts");
     if (json_is_object(c))
         kv(f, o, "contents", "%.0f samples, %.0f locations, %.0f functions, %.0f mappings",
@@ -567,7 +574,8 @@ static void pprof_header(FILE *f, const json_t *s, const struct cd_render_opts *
         if (x != NULL && *x != '\0')
             kv(f, o, extra[i][1], "%s", x);
     }
-    if (json_is_false(json_object_get(s, "symbolized")))
+    if (json_is_false(json_object_get(s, "symbolized")) &&
+        jnum_or(json_object_get(s, "counts"), "locations", 0) > 0)
         kv(f, o, "note", "%s",
            "not symbolized: functions are named by their address (go tool pprof can "
            "symbolize with the binary)");
@@ -800,8 +808,13 @@ static void group_site(const json_t *g, const char **blocked, const char **calle
         *caller = jstr(json_array_get(frames, k), "function");
     } else if (n > 0) {
         *blocked = jstr(json_array_get(frames, 0), "function");
-        if (n > 1)
-            *caller = jstr(json_array_get(frames, n - 1), "function");
+        /* every stack ends in runtime.goexit; the function above it says what this is */
+        size_t last = n - 1;
+        const char *fn = jstr(json_array_get(frames, last), "function");
+        if (last > 1 && fn != NULL && strcmp(fn, "runtime.goexit") == 0)
+            last--;
+        if (last > 0)
+            *caller = jstr(json_array_get(frames, last), "function");
     }
 }
 
@@ -813,6 +826,10 @@ static void fmt_wait(char *dst, size_t size, double lo, double hi)
         snprintf(dst, size, "%s", "");
     else if (lo == hi)
         snprintf(dst, size, "%s", fmt_minutes(a, sizeof(a), hi));
+    else if (hi < 60)
+        snprintf(dst, size, "%.0f-%.0fm", lo, hi);
+    else if (lo < 1)
+        snprintf(dst, size, "0-%s", fmt_minutes(b, sizeof(b), hi));
     else
         snprintf(dst, size, "%s-%s", fmt_minutes(a, sizeof(a), lo), fmt_minutes(b, sizeof(b), hi));
 }
@@ -900,6 +917,17 @@ static int goroutine_groups(FILE *f, const json_t *s, const struct cd_render_opt
     return 1;
 }
 
+/* Two longest-waiting entries that read the same (wait, state, place). */
+static bool same_wait(const json_t *a, const json_t *b)
+{
+    static const char *const keys[] = {"minutes", "state", "function", "file", "line"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        if (!json_equal(json_object_get(a, keys[k]), json_object_get(b, keys[k])))
+            return false;
+    }
+    return true;
+}
+
 static void goroutine_longest(FILE *f, const json_t *s, const struct cd_render_opts *o)
 {
     const json_t *lw = json_object_get(s, "longest_waiting");
@@ -907,19 +935,44 @@ static void goroutine_longest(FILE *f, const json_t *s, const struct cd_render_o
     if (n == 0)
         return;
     size_t shown = n < o->top_n ? n : o->top_n;
+    /* Leaks fill the list with goroutines that read alike: one row each, with how many. */
+    size_t *same = calloc(shown, sizeof(*same));
+    if (same == NULL)
+        return;
+    size_t rows = 0;
+    for (size_t i = 0; i < shown; i++) {
+        for (size_t k = 0; k < i; k++) {
+            if (same[k] > 0 && same_wait(json_array_get(lw, k), json_array_get(lw, i))) {
+                same[k]++;
+                goto next;
+            }
+        }
+        same[i] = 1;
+        rows++;
+    next:;
+    }
     fputc('\n', f);
-    heading(f, o, "LONGEST WAITING goroutines (%zu):", shown);
+    if (rows < shown)
+        heading(f, o,
+                "LONGEST WAITING goroutines (%zu; alike ones on one row, ID +N more):", shown);
+    else
+        heading(f, o, "LONGEST WAITING goroutines (%zu):", shown);
     struct cd_table t;
     cd_table_init(&t);
-    cd_table_add_col(&t, "ID", CD_TABLE_RIGHT, 2, 12);
+    cd_table_add_col(&t, "ID", CD_TABLE_RIGHT, 2, 16);
     cd_table_add_col(&t, "WAIT", CD_TABLE_RIGHT, 4, 10);
     cd_table_add_col(&t, "STATE", CD_TABLE_LEFT, 8, 20);
     cd_table_add_col(&t, "FUNCTION", CD_TABLE_TAIL, 16, 0);
     cd_table_add_col(&t, "AT", CD_TABLE_TAIL, 10, 30);
     for (size_t i = 0; i < shown; i++) {
+        if (same[i] == 0)
+            continue;
         const json_t *g = json_array_get(lw, i);
-        char id[24], wait[32], at[320] = "";
-        snprintf(id, sizeof(id), "%.0f", jnum_or(g, "id", 0));
+        char id[48], wait[32], at[320] = "";
+        if (same[i] > 1)
+            snprintf(id, sizeof(id), "%.0f +%zu", jnum_or(g, "id", 0), same[i] - 1);
+        else
+            snprintf(id, sizeof(id), "%.0f", jnum_or(g, "id", 0));
         fmt_minutes(wait, sizeof(wait), jnum_or(g, "minutes", 0));
         const char *file = jstr(g, "file");
         if (file != NULL && *file != '\0') {
@@ -933,6 +986,7 @@ static void goroutine_longest(FILE *f, const json_t *s, const struct cd_render_o
     }
     cd_table_print(&t, f, o->width);
     cd_table_free(&t);
+    free(same);
 }
 
 static void goroutine_created(FILE *f, const json_t *s, const struct cd_render_opts *o)
