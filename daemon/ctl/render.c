@@ -1021,13 +1021,13 @@ static void render_goroutines(FILE *f, const json_t *s, const struct cd_render_o
     double total = jnum_or(s, "total", 0), examined = jnum_or(s, "examined", total);
     const char *profile = jstr(s, "profile");
     if (debug1)
-        heading(f, o, "%s profile (debug=1 text): %.0f %s, %.0f distinct stacks",
+        heading(f, o, "%s profile (debug=1 text): %.0f %s, %.0f distinct stack%s",
                 profile != NULL ? profile : "goroutine", total,
                 profile != NULL && strcmp(profile, "goroutine") != 0 ? "in total" : "goroutines",
-                jnum_or(s, "groups_total", 0));
+                jnum_or(s, "groups_total", 0), plural(jnum_or(s, "groups_total", 0)));
     else
-        heading(f, o, "%.0f goroutine%s, %.0f distinct stacks", total, total == 1 ? "" : "s",
-                jnum_or(s, "groups_total", 0));
+        heading(f, o, "%.0f goroutine%s, %.0f distinct stack%s", total, plural(total),
+                jnum_or(s, "groups_total", 0), plural(jnum_or(s, "groups_total", 0)));
     fputc('\n', f);
     goroutine_findings(f, s, o);
 

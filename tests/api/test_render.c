@@ -153,9 +153,11 @@ static void test_hung_server(void **state)
     assert_non_null(
         strstr(text, "waiting       4 under a minute, 8 for 1-4 minutes; longest 3m\n"));
     /* The group's real state and wait range, where the renderer once printed "?". */
-    assert_non_null(strstr(text, "    8  sync.Mutex.Lock  2m-3m  sync.(*Mutex).Lock"));
+    assert_non_null(strstr(text, "    8  sync.Mutex.Lock  2-3m  sync.(*Mutex).Lock"));
     assert_non_null(strstr(text, "main.deadlockWaiter\n"));
-    assert_non_null(strstr(text, "LONGEST WAITING goroutines (8):"));
+    assert_non_null(strstr(text, "LONGEST WAITING goroutines (8; alike ones on one row"));
+    assert_non_null(strstr(text, "\n20 +3    3m  sync.Mutex.Lock  sync.runtime_SemacquireMutex"));
+    assert_non_null(strstr(text, "\n24 +3    2m  sync.Mutex.Lock  sync.runtime_SemacquireMutex"));
     assert_non_null(strstr(text, "CREATED BY, most goroutines first"));
     assert_non_null(strstr(text, "    8  main.startDeadlock\n"));
     assert_null(strstr(text, "more (members"));
@@ -185,6 +187,33 @@ static void test_hung_server(void **state)
     json_decref(msgs);
     json_decref(rep);
     free(dump);
+}
+
+/* A leak: 12 workers parked on a channel for 5 minutes. Alike goroutines share a row. */
+static void test_leak(void **state)
+{
+    (void)state;
+    char *text = cd_str_dup("");
+    for (int i = 0; i < 12; i++) {
+        char *next = cd_str_printf("%sgoroutine %d [chan receive, 5 minutes]:\n"
+                                   "main.worker(0xc000010000)\n\t/src/app/work.go:31 +0x2a\n"
+                                   "created by main.start\n\t/src/app/work.go:20 +0x3f\n\n",
+                                   text, 100 + i);
+        free(text);
+        text = next;
+    }
+    json_t *rep = inspect(text, strlen(text), 0);
+    free(text);
+    text = render(rep, 80, NULL);
+    if (!cd_str_has_prefix(text, "12 goroutines, 1 distinct stack\n\nFINDINGS\n  ! 12 goroutines"))
+        fail_msg("leak:\n%s", text);
+    assert_non_null(strstr(text, "LONGEST WAITING goroutines (12; alike ones on one row, ID +N "
+                                 "more):\n"));
+    assert_non_null(strstr(text, "100 +11    5m  chan receive  main.worker"));
+    assert_non_null(strstr(text, "   12  chan receive    5m  main.worker\n"));
+    assert_fits("leak", text, 80);
+    free(text);
+    json_decref(rep);
 }
 
 /* ---- the Go fleet ------------------------------------------------------------------------------
@@ -645,10 +674,11 @@ static void test_table(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hung_server),       cmocka_unit_test(test_fleet),
-        cmocka_unit_test(test_shared_files),      cmocka_unit_test(test_shared_pprof),
-        cmocka_unit_test(test_shared_traces),     cmocka_unit_test(test_shared_text),
-        cmocka_unit_test(test_generic_and_units), cmocka_unit_test(test_table),
+        cmocka_unit_test(test_hung_server),  cmocka_unit_test(test_leak),
+        cmocka_unit_test(test_fleet),        cmocka_unit_test(test_shared_files),
+        cmocka_unit_test(test_shared_pprof), cmocka_unit_test(test_shared_traces),
+        cmocka_unit_test(test_shared_text),  cmocka_unit_test(test_generic_and_units),
+        cmocka_unit_test(test_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
