@@ -592,19 +592,60 @@ static void pprof_header(FILE *f, const json_t *s, const struct cd_render_opts *
     }
 }
 
+static int cmp_function(const void *a, const void *b)
+{
+    const char *x = jstr(*(const json_t *const *)a, "function");
+    const char *y = jstr(*(const json_t *const *)b, "function");
+    return strcmp(x != NULL ? x : "", y != NULL ? y : "");
+}
+
+/* The rows go tool pprof -top would list first, at most max: by flat value the summary's
+ * top_flat, then functions without a flat value of their own (callers), by name as pprof
+ * orders them, taken from top_cum (the summary keeps no others); by cumulative value, top_cum.
+ * malloc'd array of borrowed rows; NULL when there is none. */
+static const json_t **pprof_rows(const json_t *t, bool cum, size_t max, size_t *count)
+{
+    const json_t *flat = json_object_get(t, "top_flat");
+    const json_t *cums = json_object_get(t, "top_cum");
+    size_t cap = json_array_size(flat) + json_array_size(cums), n = 0;
+    *count = 0;
+    if (cap == 0 || max == 0)
+        return NULL;
+    const json_t **rows = calloc(cap, sizeof(*rows));
+    if (rows == NULL)
+        return NULL;
+    if (cum) {
+        for (size_t i = 0; i < json_array_size(cums) && n < max; i++)
+            rows[n++] = json_array_get(cums, i);
+        *count = n;
+        return rows;
+    }
+    for (size_t i = 0; i < json_array_size(flat) && n < max; i++)
+        rows[n++] = json_array_get(flat, i);
+    size_t first_zero = n;
+    for (size_t i = 0; i < json_array_size(cums) && n < cap; i++) {
+        const json_t *r = json_array_get(cums, i);
+        if (jnum_or(r, "flat", 0) == 0)
+            rows[n++] = r;
+    }
+    qsort(rows + first_zero, n - first_zero, sizeof(*rows), cmp_function);
+    *count = n < max ? n : max;
+    return rows;
+}
+
 /* One sample type's top table, like go tool pprof -top: flat, flat%, sum%, cum, cum%. */
 static void pprof_table(FILE *f, const json_t *t, const struct cd_render_opts *o)
 {
     const char *type = jstr(t, "type");
     const char *unit = jstr(t, "unit");
-    const json_t *rows = json_object_get(t, o->cum ? "top_cum" : "top_flat");
-    size_t n = json_array_size(rows);
-    size_t shown = n < o->top_n ? n : o->top_n;
+    size_t shown = 0;
+    const json_t **rows = pprof_rows(t, o->cum, o->top_n, &shown);
     char tot[48];
     fmt_unit(tot, sizeof(tot), jnum_or(t, "total", 0), unit);
-    if (n == 0) {
-        heading(f, o, "%s (%s): total %s; no function has %s value", type != NULL ? type : "?",
-                unit != NULL ? unit : "?", tot, o->cum ? "a cumulative" : "a flat");
+    if (shown == 0) {
+        heading(f, o, "%s (%s): total %s; no function has a value", type != NULL ? type : "?",
+                unit != NULL ? unit : "?", tot);
+        free(rows);
         return;
     }
     heading(f, o, "%s (%s): total %s; top %zu function%s by %s:", type != NULL ? type : "?",
@@ -618,15 +659,17 @@ static void pprof_table(FILE *f, const json_t *t, const struct cd_render_opts *o
     cd_table_add_col(&tab, "CUM", CD_TABLE_RIGHT, 4, 12);
     cd_table_add_col(&tab, "CUM%", CD_TABLE_RIGHT, 5, 7);
     cd_table_add_col(&tab, "FUNCTION", CD_TABLE_TAIL, 20, 0);
-    double sum = 0;
+    /* sum% from the values, as pprof does: a sum of rounded percentages drifts */
+    double abs_total = jnum_or(t, "total_abs", 0), sum = 0, sum_pct = 0;
     for (size_t i = 0; i < shown; i++) {
-        const json_t *r = json_array_get(rows, i);
+        const json_t *r = rows[i];
         double fp = jnum_or(r, "flat_pct", 0);
-        sum += fp;
+        sum += fabs(jnum_or(r, "flat", 0));
+        sum_pct += fp;
         char c0[32], c1[16], c2[16], c3[32], c4[16];
         fmt_unit(c0, sizeof(c0), jnum_or(r, "flat", 0), unit);
         snprintf(c1, sizeof(c1), "%.2f%%", fp);
-        snprintf(c2, sizeof(c2), "%.2f%%", sum);
+        snprintf(c2, sizeof(c2), "%.2f%%", abs_total > 0 ? sum * 100 / abs_total : sum_pct);
         fmt_unit(c3, sizeof(c3), jnum_or(r, "cum", 0), unit);
         snprintf(c4, sizeof(c4), "%.2f%%", jnum_or(r, "cum_pct", 0));
         const char *fn = jstr(r, "function");
@@ -635,6 +678,7 @@ static void pprof_table(FILE *f, const json_t *t, const struct cd_render_opts *o
     }
     cd_table_print(&tab, f, o->width);
     cd_table_free(&tab);
+    free(rows);
 }
 
 /* The tables the options ask for; after one type of several, says which others there are. */
