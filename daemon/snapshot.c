@@ -55,6 +55,7 @@ void cd_snapshot_free(struct cd_snapshot *s)
     free(s->content_type);
     free(s->raw);
     free(s->stored);
+    free(s->summary_zstd);
     free(s->summary_json);
     free(s->series);
     free(s->parse_error);

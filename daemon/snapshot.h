@@ -68,7 +68,9 @@ struct cd_snapshot {
     uint8_t content_hash[32];
     uint8_t *stored; /* NULL: raw is stored as it is */
     size_t stored_len;
-    int stored_encoding; /* 0 = as received, 1 = zstd */
+    int stored_encoding;   /* 0 = as received, 1 = zstd */
+    uint8_t *summary_zstd; /* summary_json compressed (one zstd frame), NULL: stored as text */
+    size_t summary_zstd_len;
 
     /* pinning: a snapshot with an incident is pinned to it and exempt from retention */
     char *incident;

@@ -427,11 +427,35 @@ static bool arrived_compressed(const uint8_t *p, size_t n)
     return false;
 }
 
+/* Summaries are JSON with long repeated names (function names, files): big ones are stored
+ * compressed when that saves at least an eighth. Failing here only means storing text. */
+static void summary_compress(struct cd_snapshot *s)
+{
+    if (s->summary_json == NULL || s->summary_zstd != NULL)
+        return;
+    size_t len = strlen(s->summary_json);
+    if (len < CD_STORE_SUMMARY_MIN_ZSTD)
+        return;
+    size_t bound = ZSTD_compressBound(len);
+    uint8_t *z = malloc(bound);
+    if (z == NULL)
+        return;
+    size_t n = ZSTD_compress(z, bound, s->summary_json, len, CD_STORE_ZSTD_LEVEL);
+    if (ZSTD_isError(n) || n > len - len / 8) {
+        free(z);
+        return;
+    }
+    uint8_t *shrunk = realloc(z, n);
+    s->summary_zstd = shrunk != NULL ? shrunk : z;
+    s->summary_zstd_len = n;
+}
+
 int cd_store_prepare(struct cd_snapshot *s, struct cd_err *err)
 {
     if (s->prepared)
         return 0;
     if (s->raw == NULL || s->raw_len == 0) {
+        summary_compress(s);
         s->prepared = 1;
         return 0;
     }
@@ -459,6 +483,7 @@ int cd_store_prepare(struct cd_snapshot *s, struct cd_err *err)
             stored_len = n;
         }
     }
+    summary_compress(s);
     memcpy(s->content_hash, hash, sizeof(hash));
     free(s->stored);
     s->stored = stored;
@@ -478,6 +503,7 @@ static size_t snapshot_bytes(const struct cd_snapshot *s)
         n += s->raw_len;
     if (s->summary_json != NULL)
         n += strlen(s->summary_json);
+    n += s->summary_zstd_len;
     n += s->n_series * sizeof(struct cd_series_point);
     if (s->labels_json != NULL)
         n += strlen(s->labels_json);
@@ -744,7 +770,10 @@ static int write_snapshot(struct cd_store *st, struct cd_snapshot *s, bool meta_
     if (!meta_only && s->summary_json != NULL) {
         q = st->w[W_SUMMARY];
         sqlite3_bind_int64(q, 1, id);
-        sqlite3_bind_text(q, 2, s->summary_json, -1, SQLITE_STATIC);
+        if (s->summary_zstd != NULL)
+            sqlite3_bind_blob(q, 2, s->summary_zstd, (int)s->summary_zstd_len, SQLITE_STATIC);
+        else
+            sqlite3_bind_text(q, 2, s->summary_json, -1, SQLITE_STATIC);
         rc = step_done(st, q, "insert summary", err);
         if (rc < 0)
             return rc;
@@ -1740,6 +1769,32 @@ static json_t *jparse(const char *text)
     return j != NULL ? j : jstr(text);
 }
 
+/* A summaries.json column: text, or (schema 3) a zstd frame of the text. A frame that does not
+ * decode is reported in place of the summary rather than failing the whole snapshot. */
+static json_t *summary_column(sqlite3_stmt *q, int col)
+{
+    if (sqlite3_column_type(q, col) != SQLITE_BLOB)
+        return jparse((const char *)sqlite3_column_text(q, col));
+    const void *z = sqlite3_column_blob(q, col);
+    size_t zlen = (size_t)sqlite3_column_bytes(q, col);
+    unsigned long long n = ZSTD_getFrameContentSize(z, zlen);
+    if (n == ZSTD_CONTENTSIZE_ERROR || n == ZSTD_CONTENTSIZE_UNKNOWN ||
+        n > CD_STORE_SUMMARY_MAX_BYTES)
+        return json_pack("{s:s}", "error", "stored summary is damaged");
+    char *text = malloc((size_t)n + 1);
+    if (text == NULL)
+        return NULL;
+    size_t got = ZSTD_decompress(text, (size_t)n, z, zlen);
+    if (ZSTD_isError(got) || got != n) {
+        free(text);
+        return json_pack("{s:s}", "error", "stored summary is damaged");
+    }
+    text[n] = '\0';
+    json_t *j = jparse(text);
+    free(text);
+    return j;
+}
+
 /* How a result column becomes a JSON member. */
 enum jkind { J_SKIP, J_INT, J_TEXT, J_JSON, J_INT_OR_NULL };
 
@@ -2191,8 +2246,7 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
     if (rc < 0)
         goto fail;
     row = snap_row(q);
-    if (row == NULL ||
-        jset(row, "summary", jparse((const char *)sqlite3_column_text(q, SNAP_NCOLS))) < 0) {
+    if (row == NULL || jset(row, "summary", summary_column(q, SNAP_NCOLS)) < 0) {
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }

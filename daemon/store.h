@@ -142,6 +142,10 @@ extern const size_t cd_store_n_migrations;
 #define CD_STORE_ZSTD_LEVEL     3
 #define CD_STORE_ZSTD_BIG       (1u << 20)
 #define CD_STORE_ZSTD_LEVEL_BIG 1
+/* Summaries of at least this many bytes are stored zstd-compressed (schema 3); reading one back
+ * refuses to inflate past CD_STORE_SUMMARY_MAX_BYTES. */
+#define CD_STORE_SUMMARY_MIN_ZSTD  512
+#define CD_STORE_SUMMARY_MAX_BYTES (64u << 20)
 
 /*
  * Prepares s for storage, on the calling thread: content_hash = SHA-256 of raw; when raw did not

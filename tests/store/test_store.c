@@ -2,6 +2,7 @@
  * limits, readers beside the writer. Real SQLite files in a temporary directory. */
 #include "storetest.h"
 
+#include "buf.h"
 #include "cdtest.h"
 #include "hash.h"
 #include "str.h"
@@ -694,6 +695,60 @@ static void test_queue_full(void **state)
     st_done_free(&d);
 }
 
+/* Large summaries are stored as zstd frames (schema 3) and come back as the same JSON; small ones
+ * stay text. */
+static void test_summary_compressed(void **state)
+{
+    struct fix *f = *state;
+    struct cd_store *st = open_store(f, NULL);
+    struct st_done d;
+    st_done_init(&d, 4);
+    struct cd_buf big;
+    cd_buf_init(&big, 0);
+    cd_buf_append_str(&big, "{\"rows\":[");
+    for (int i = 0; i < 400; i++)
+        cd_buf_printf(&big,
+                      "%s{\"function\":\"github.com/example/service/internal.handler%d\","
+                      "\"flat\":%d}",
+                      i ? "," : "", i, i * 7);
+    cd_buf_append_str(&big, "]}");
+    cd_buf_terminate(&big);
+    uint8_t raw[64];
+    st_fill_gzipish(raw, sizeof(raw), 3);
+    int64_t t0 = 1700000000000;
+    st_submit(st,
+              st_snap("api", "10.0.0.5:6060", "heap", t0, raw, sizeof(raw), (const char *)big.data),
+              &d);
+    st_submit(st, st_snap("api", "10.0.0.5:6060", "cpu", t0 + 1, raw, sizeof(raw), "{\"small\":1}"),
+              &d);
+    st_done_wait(&d, 2);
+    assert_int_equal(d.rcs[0], 0);
+    assert_int_equal(d.rcs[1], 0);
+    assert_int_equal(st_sql_i64(f->path, "SELECT count(*) FROM summaries WHERE typeof(json) = "
+                                         "'blob'"),
+                     1);
+    assert_true(st_sql_i64(f->path, "SELECT max(length(json)) FROM summaries") <
+                (int64_t)big.len / 4);
+    struct cd_store_reader *r = NULL;
+    struct cd_err err;
+    cd_err_init(&err);
+    assert_int_equal(cd_store_reader_get(st, &r, &err), 0);
+    json_t *j = NULL;
+    assert_int_equal(cd_store_snapshot(r, d.ids[0], &j, &err), 0);
+    json_t *want = json_loads((const char *)big.data, 0, NULL);
+    assert_true(json_equal(json_object_get(j, "summary"), want));
+    json_decref(want);
+    json_decref(j);
+    assert_int_equal(cd_store_snapshot(r, d.ids[1], &j, &err), 0);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "summary"), "small")),
+                     1);
+    json_decref(j);
+    cd_store_reader_put(st, r);
+    cd_buf_free(&big);
+    cd_store_close(st);
+    st_done_free(&d);
+}
+
 static void test_close_flushes(void **state)
 {
     struct fix *f = *state;
@@ -792,6 +847,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_and_cursor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pins_and_incidents, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_summary_compressed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_do_not_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
