@@ -276,20 +276,52 @@ static int be_raw_open(void *ctx, int64_t id, struct cd_api_blob *out, struct cd
     return cd_api_blob_from_memory(out, meta, data, len, err);
 }
 
+/* A parse failure the engine cannot know about: it handed over a complete answer (ok) and the
+ * parser worker found it invalid. When the store's newest snapshot of a kind is that very scrape
+ * (same start) and invalid, the kind reports it, with the parser's reason. */
+struct overlay {
+    const char *status; /* the engine's or "invalid" */
+    char *error;        /* malloc'd "invalid: <parse error>" when overridden, else NULL */
+    int64_t start_ms;
+};
+
+static void parse_failure(struct reader *rd, const struct cd_scrape_kind_health *kh,
+                          const json_t *last, struct overlay *ov)
+{
+    ov->status = kh->last_status;
+    ov->error = NULL;
+    ov->start_ms = 0;
+    if (rd->r == NULL || last == NULL || !cd_str_eq(jstr(last, "status"), "invalid"))
+        return;
+    int64_t start = jint(last, "start_ms", 0);
+    if (kh->last_status == NULL || strcmp(kh->last_status, "ok") != 0 || start < kh->last_ms)
+        return;
+    json_t *row = NULL;
+    struct cd_err e;
+    cd_err_init(&e);
+    const char *why = "the answer did not parse";
+    if (cd_store_snapshot(rd->r, jint(last, "id", 0), &row, &e) == 0 &&
+        jstr(row, "parse_error") != NULL)
+        why = jstr(row, "parse_error");
+    ov->status = "invalid";
+    ov->error = cd_str_printf("invalid: %s", why);
+    ov->start_ms = start;
+    json_decref(row);
+}
+
 static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **out,
                       struct cd_err *err)
 {
     struct cd_backend *b = ctx;
     struct cd_scrape_health *h = NULL;
     json_t *stored = NULL, *byid = NULL, *list = NULL;
+    struct reader rd = {b, NULL};
     int rc = cd_scrape_health(b->d.scrape, &h);
     if (rc < 0)
         return cd_err_set(err, rc, "scrape: target health unavailable");
-    struct reader rd;
     rc = reader_get(b, &rd, err);
     if (rc == 0)
         rc = cd_store_targets(rd.r, &stored, err);
-    reader_put(&rd);
     if (rc < 0)
         goto done;
     /* The store knows counts and the newest snapshot per kind; the engine knows health. */
@@ -319,37 +351,48 @@ static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **o
         json_t *labels = th->labels_json ? json_loads(th->labels_json, 0, NULL) : NULL;
         const char *instance = labels ? jstr(labels, "instance") : NULL;
         json_t *kinds = json_array();
+        char *last_error = NULL; /* a newer parse failure than the engine's last error */
+        int64_t last_error_ms = th->last_error_ms;
         for (size_t j = 0; kinds != NULL && j < th->n_kinds; j++) {
             const struct cd_scrape_kind_health *kh = &th->kinds[j];
             const json_t *sk = json_object_get(skinds, kh->kind);
             const json_t *last = json_object_get(sk, "last");
+            struct overlay ov;
+            parse_failure(&rd, kh, last, &ov);
+            if (ov.error != NULL && ov.start_ms >= last_error_ms) {
+                free(last_error);
+                last_error = cd_str_printf("%s: %s", kh->kind, ov.error);
+                last_error_ms = ov.start_ms;
+            }
             json_t *ko = json_pack(
                 "{s:s,s:b,s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "kind", kh->kind, "scheduled",
                 kh->scheduled, "interval_ms", (json_int_t)kh->interval_ms, "last_scrape_unix_ms",
-                jtime_or_null(kh->last_ms), "last_status", jstr_or_null(kh->last_status),
+                jtime_or_null(kh->last_ms), "last_status", jstr_or_null(ov.status),
                 "last_duration_ms",
                 kh->last_status != NULL ? json_integer(kh->last_duration_ms) : json_null(),
-                "last_error", jstr_or_null(kh->last_error), "last_snapshot_id",
-                last != NULL ? json_integer(jint(last, "id", 0)) : json_null(), "snapshots",
-                (json_int_t)jint(sk, "snapshots", 0), "consecutive_failures",
+                "last_error", jstr_or_null(ov.error != NULL ? ov.error : kh->last_error),
+                "last_snapshot_id", last != NULL ? json_integer(jint(last, "id", 0)) : json_null(),
+                "snapshots", (json_int_t)jint(sk, "snapshots", 0), "consecutive_failures",
                 (json_int_t)kh->consecutive_failures, "next_scrape_unix_ms",
                 jtime_or_null(kh->next_ms));
+            free(ov.error);
             if (ko == NULL || json_array_append_new(kinds, ko) != 0) {
                 json_decref(kinds);
                 kinds = NULL;
             }
         }
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:o}", "id",
-                              th->id, "job", th->job, "scheme", th->scheme, "address", th->address,
-                              "instance", instance != NULL ? instance : th->address, "labels",
-                              labels != NULL ? json_deep_copy(labels) : json_object(), "health",
-                              th->health, "last_error", jstr_or_null(th->last_error),
-                              "last_error_time_unix_ms", jtime_or_null(th->last_error_ms),
-                              "last_scrape_unix_ms", jtime_or_null(th->last_scrape_ms),
-                              "consecutive_failures", (json_int_t)th->consecutive_failures,
-                              "snapshots", (json_int_t)jint(st, "snapshots", 0), "size_bytes",
-                              (json_int_t)jint(st, "bytes", 0), "kinds",
-                              kinds != NULL ? kinds : json_array());
+        json_t *o = json_pack(
+            "{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:o}", "id", th->id, "job",
+            th->job, "scheme", th->scheme, "address", th->address, "instance",
+            instance != NULL ? instance : th->address, "labels",
+            labels != NULL ? json_deep_copy(labels) : json_object(), "health", th->health,
+            "last_error", jstr_or_null(last_error != NULL ? last_error : th->last_error),
+            "last_error_time_unix_ms", jtime_or_null(last_error_ms), "last_scrape_unix_ms",
+            jtime_or_null(th->last_scrape_ms), "consecutive_failures",
+            (json_int_t)th->consecutive_failures, "snapshots", (json_int_t)jint(st, "snapshots", 0),
+            "size_bytes", (json_int_t)jint(st, "bytes", 0), "kinds",
+            kinds != NULL ? kinds : json_array());
+        free(last_error);
         json_decref(labels);
         if (o == NULL || json_array_append_new(list, o) != 0) {
             rc = nomem(err);
@@ -359,6 +402,7 @@ static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **o
     *out = json_pack("{s:O}", "targets", list);
     rc = *out != NULL ? 0 : nomem(err);
 done:
+    reader_put(&rd);
     json_decref(list);
     json_decref(byid);
     json_decref(stored);
