@@ -286,7 +286,7 @@ void e2e_fetch(struct cdt_daemon *d, int64_t id, uint8_t **data, size_t *len)
 
 /* ---- the database ------------------------------------------------------------------------- */
 
-static sqlite3 *db_open_ro(const char *path)
+sqlite3 *e2e_db_open(const char *path)
 {
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
@@ -298,9 +298,13 @@ static sqlite3 *db_open_ro(const char *path)
     return db;
 }
 
-void e2e_db_integrity(const char *db_path)
+void e2e_db_close(sqlite3 *db)
 {
-    sqlite3 *db = db_open_ro(db_path);
+    assert_int_equal(sqlite3_close(db), SQLITE_OK);
+}
+
+void e2e_db_integrity(sqlite3 *db)
+{
     sqlite3_stmt *q = NULL;
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
     int rc = sqlite3_step(q);
@@ -308,14 +312,12 @@ void e2e_db_integrity(const char *db_path)
         fail_msg("integrity_check: %s", sqlite3_errmsg(db));
     const char *res = (const char *)sqlite3_column_text(q, 0);
     if (res == NULL || strcmp(res, "ok") != 0)
-        fail_msg("integrity_check of %s: %s", db_path, res != NULL ? res : "(null)");
+        fail_msg("integrity_check: %s", res != NULL ? res : "(null)");
     sqlite3_finalize(q);
-    sqlite3_close(db);
 }
 
-int e2e_db_snapshot(const char *db_path, int64_t id, char hex[E2E_SHA_HEX], size_t *len)
+int e2e_db_snapshot(sqlite3 *db, int64_t id, char hex[E2E_SHA_HEX], size_t *len)
 {
-    sqlite3 *db = db_open_ro(db_path);
     sqlite3_stmt *q = NULL;
     assert_int_equal(sqlite3_prepare_v2(db,
                                         "SELECT b.encoding, b.raw_len, b.data, s.blob_id "
@@ -354,7 +356,6 @@ int e2e_db_snapshot(const char *db_path, int64_t id, char hex[E2E_SHA_HEX], size
         fail_msg("read snapshot %lld: %s", (long long)id, sqlite3_errmsg(db));
     }
     sqlite3_finalize(q);
-    sqlite3_close(db);
     return found;
 }
 

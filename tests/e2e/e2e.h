@@ -14,6 +14,7 @@
 #include "fleet.h"
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -74,14 +75,18 @@ void e2e_fetch(struct cdt_daemon *d, int64_t id, uint8_t **data, size_t *len);
 /* ---- the database, read directly --------------------------------------------------------------
  */
 
-/* Opens the daemon's database read-only, runs PRAGMA integrity_check and fails the test unless
- * it answers "ok". */
-void e2e_db_integrity(const char *db_path);
+/* The daemon's database opened read-only with sqlite3 (as an operator's sqlite3 would); fails
+ * the test when it cannot be opened. */
+sqlite3 *e2e_db_open(const char *db_path);
+void e2e_db_close(sqlite3 *db);
+
+/* PRAGMA integrity_check; fails the test unless it answers "ok". */
+void e2e_db_integrity(sqlite3 *db);
 
 /* What the database holds for snapshot id: 1 when the row exists (with *hex the SHA-256 of its
  * stored bytes after decompression, "" when it kept none, and *len their length), 0 when no
- * such row. Opens the file read-only. */
-int e2e_db_snapshot(const char *db_path, int64_t id, char hex[E2E_SHA_HEX], size_t *len);
+ * such row. */
+int e2e_db_snapshot(sqlite3 *db, int64_t id, char hex[E2E_SHA_HEX], size_t *len);
 
 /* ---- HTTP on the query socket --------------------------------------------------------------- */
 
