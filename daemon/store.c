@@ -2635,7 +2635,8 @@ int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *e
         return cd_err_set(err, -ENOMEM, "store: out of memory");
     int rc = rprepare(r,
                       "SELECT i.name, i.created_ms, count(s.id), total(s.stored_bytes), "
-                      "min(s.start_ms), max(s.start_ms) FROM incidents i "
+                      "min(s.start_ms), max(s.start_ms), total(s.raw_bytes), "
+                      "count(DISTINCT s.target_id) FROM incidents i "
                       "LEFT JOIN incident_snapshots x ON x.incident_id = i.id "
                       "LEFT JOIN snapshots s ON s.id = x.snapshot_id "
                       "GROUP BY i.id ORDER BY i.created_ms DESC, i.id DESC",
@@ -2643,8 +2644,9 @@ int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *e
     if (rc < 0)
         goto fail;
     static const struct jcol cols[] = {
-        {"name", J_TEXT}, {"created_ms", J_INT},       {"snapshots", J_INT},
-        {"bytes", J_INT}, {"first_ms", J_INT_OR_NULL}, {"last_ms", J_INT_OR_NULL},
+        {"name", J_TEXT},     {"created_ms", J_INT},       {"snapshots", J_INT},
+        {"bytes", J_INT},     {"first_ms", J_INT_OR_NULL}, {"last_ms", J_INT_OR_NULL},
+        {"raw_bytes", J_INT}, {"targets", J_INT},
     };
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         json_t *o = json_object();

@@ -277,7 +277,8 @@ int cd_store_targets(struct cd_store_reader *r, json_t **out, struct cd_err *err
 int cd_store_series(struct cd_store_reader *r, const struct cd_store_query *q, const char *name,
                     int limit, json_t **out, struct cd_err *err);
 
-/* [{name, created_ms, snapshots, bytes, first_ms, last_ms}], newest incident first. */
+/* [{name, created_ms, snapshots, bytes (stored), first_ms, last_ms, raw_bytes (as received),
+ * targets (distinct)}], newest incident first. */
 int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *err);
 
 /* Every snapshot of an incident, for bundle export: *out = {name, created_ms, snapshots: [listing
