@@ -130,12 +130,14 @@ static json_t *snapshots_from_rows(const json_t *rows)
 
 static json_t *incident_from_row(const json_t *row)
 {
+    /* size_bytes is raw bytes, as for a SNAPSHOT; what they take on disk is stored_bytes. */
     return json_pack(
-        "{s:O?,s:o,s:I,s:I,s:o,s:o,s:O?}", "name", json_object_get(row, "name"), "created_unix_ms",
-        jtime_or_null(jint(row, "created_ms", 0)), "snapshots",
-        (json_int_t)jint(row, "snapshots", 0), "size_bytes", (json_int_t)jint(row, "bytes", 0),
-        "first_unix_ms", jtime_or_null(jint(row, "first_ms", 0)), "last_unix_ms",
-        jtime_or_null(jint(row, "last_ms", 0)), "targets", json_object_get(row, "targets"));
+        "{s:O?,s:o,s:I,s:I,s:I,s:o,s:o,s:I}", "name", json_object_get(row, "name"),
+        "created_unix_ms", jtime_or_null(jint(row, "created_ms", 0)), "snapshots",
+        (json_int_t)jint(row, "snapshots", 0), "size_bytes", (json_int_t)jint(row, "raw_bytes", 0),
+        "stored_bytes", (json_int_t)jint(row, "bytes", 0), "first_unix_ms",
+        jtime_or_null(jint(row, "first_ms", 0)), "last_unix_ms",
+        jtime_or_null(jint(row, "last_ms", 0)), "targets", (json_int_t)jint(row, "targets", 0));
 }
 
 /* ---- reads -------------------------------------------------------------------------------- */
