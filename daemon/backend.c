@@ -100,6 +100,7 @@ static json_t *snapshot_from_row(const json_t *row)
                                json_boolean(json_is_true(json_object_get(row, "protected"))));
     bad |= jcopy(o, "incident", row, NULL);
     bad |= json_object_set_new(o, "on_demand", json_boolean(jint(row, "scheduled_ms", 0) == 0));
+    bad |= json_object_set_new(o, "scheduled_unix_ms", jtime_or_null(jint(row, "scheduled_ms", 0)));
     bad |= jcopy(o, "parse_error", row, NULL);
     const json_t *dropped = json_object_get(row, "dropped");
     if (json_is_string(dropped))
