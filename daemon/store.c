@@ -1247,7 +1247,10 @@ static void *writer_main(void *arg)
         if (!stopping && retention_is_due(st)) {
             struct cd_retention_report rep;
             do_retention(st, false, &rep);
+            /* Under mu: the status route reads it. */
+            pthread_mutex_lock(&st->mu);
             st->next_retention_mono = cd_clock_mono_ms(st->clock) + st->opts.retention.interval_ms;
+            pthread_mutex_unlock(&st->mu);
         }
         pthread_mutex_lock(&st->mu);
         if (st->stopping && mono_ns() > st->stop_deadline_ns)
@@ -2769,7 +2772,7 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
     if (rc < 0)
         goto fail;
     int64_t page_size = 0, pages = 0, freelist = 0, version = 0, targets = 0, incidents = 0;
-    int64_t blobs = 0, blob_bytes = 0, blob_raw = 0, total = 0;
+    int64_t blobs = 0, blob_bytes = 0, blob_raw = 0, total = 0, pinned = 0, oldest = 0, newest = 0;
     struct {
         const char *sql;
         int64_t *v;
@@ -2783,6 +2786,10 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
         {"SELECT blobs FROM blob_totals", &blobs},
         {"SELECT stored_bytes FROM blob_totals", &blob_bytes},
         {"SELECT raw_bytes FROM blob_totals", &blob_raw},
+        /* Index walks: snapshots_protected (partial) and snapshots_by_time. */
+        {"SELECT count(*) FROM snapshots WHERE pinned <> 0 OR incidents > 0", &pinned},
+        {"SELECT min(start_ms) FROM snapshots", &oldest},
+        {"SELECT max(start_ms) FROM snapshots", &newest},
     };
     for (size_t i = 0; i < sizeof(ones) / sizeof(ones[0]); i++) {
         rc = query_i64(r->db, st->path, ones[i].sql, ones[i].v, err);
@@ -2823,11 +2830,17 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
         "last_error", st->last_error[0] != '\0' ? jstr(st->last_error) : json_null(),
         "last_error_ms", st->last_error[0] != '\0' ? json_integer(st->last_error_ms) : json_null());
     json_t *last = st->have_report ? cd_retention_report_json(&st->last_report) : json_null();
+    int64_t next_run = 0;
+    if (st->opts.retention.interval_ms > 0 && cd_retention_policy_active(&st->opts.retention))
+        next_run =
+            cd_clock_wall_ms(st->clock) + (st->next_retention_mono - cd_clock_mono_ms(st->clock));
     pthread_mutex_unlock(&st->mu);
     json_t *retention = policy_json(&st->opts.retention);
     int bad = queue == NULL || writer == NULL || last == NULL || retention == NULL;
-    if (!bad)
+    if (!bad) {
         bad |= jset(retention, "last_run", json_incref(last));
+        bad |= jset(retention, "next_run_ms", next_run > 0 ? json_integer(next_run) : json_null());
+    }
     json_decref(last);
     bad |= jset(res, "path", json_string(st->path));
     bad |= jset(res, "file_bytes", json_integer(file_size(st->path, "")));
@@ -2837,6 +2850,9 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
     bad |= jset(res, "freelist_pages", json_integer(freelist));
     bad |= jset(res, "schema_version", json_integer(version));
     bad |= jset(res, "snapshots", json_integer(total));
+    bad |= jset(res, "pinned", json_integer(pinned));
+    bad |= jset(res, "oldest_ms", oldest > 0 ? json_integer(oldest) : json_null());
+    bad |= jset(res, "newest_ms", newest > 0 ? json_integer(newest) : json_null());
     bad |= jset(res, "by_status", by_status);
     by_status = NULL;
     bad |= jset(res, "targets", json_integer(targets));

@@ -287,10 +287,13 @@ int cd_store_incident_snapshots(struct cd_store_reader *r, const char *name, jso
                                 struct cd_err *err);
 
 /* Database and writer figures: path, file_bytes, wal_bytes, page_size, pages, freelist_pages,
- * schema_version, snapshots, by_status {status: {snapshots, bytes}}, targets, incidents, blobs,
+ * schema_version, snapshots, pinned (protected: by hand or in an incident), oldest_ms and
+ * newest_ms (start times, null when empty), by_status {status: {snapshots, bytes}}, targets,
+ * incidents, blobs,
  * blob_bytes, blob_raw_bytes, queue {snapshots, bytes, max_snapshots, max_bytes, rejected},
  * writer {batches, committed, metadata_only, failed, bytes, disk_full, last_error,
- * last_error_ms}, retention {policy..., last_run (report or null)}. */
+ * last_error_ms}, retention {policy..., last_run (report or null), next_run_ms (wall clock, null
+ * when retention does not run on its own)}. */
 int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err);
 
 /* ---- helpers shared with retention.c --------------------------------------------------------- */
