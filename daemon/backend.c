@@ -777,20 +777,24 @@ static int be_status(void *ctx, json_t **out, struct cd_err *err)
     int64_t now = cd_clock_wall_ms(b->d.clock);
 
     pthread_mutex_lock(&b->mu);
-    json_t *ret = json_null();
-    if (b->have_retention) {
+    const json_t *sret = json_object_get(db, "retention");
+    json_t *ret =
+        json_pack("{s:o,s:o,s:o,s:o}", "last_run_unix_ms", json_null(), "last_deleted_snapshots",
+                  json_null(), "last_deleted_bytes", json_null(), "next_run_unix_ms",
+                  jtime_or_null(jint(sret, "next_run_ms", 0)));
+    if (ret != NULL && b->have_retention) {
         const struct cd_retention_report *r = &b->last_retention;
-        ret = json_pack("{s:I,s:I,s:I}", "last_run_unix_ms", (json_int_t)r->started_ms,
-                        "last_deleted_snapshots",
-                        (json_int_t)(r->max_age.snapshots + r->max_snapshots.snapshots +
-                                     r->downsample.snapshots + r->max_bytes.snapshots),
-                        "last_deleted_bytes",
-                        (json_int_t)(r->max_age.bytes + r->max_snapshots.bytes +
-                                     r->downsample.bytes + r->max_bytes.bytes));
+        json_object_set_new(ret, "last_run_unix_ms", json_integer(r->started_ms));
+        json_object_set_new(ret, "last_deleted_snapshots",
+                            json_integer(r->max_age.snapshots + r->max_snapshots.snapshots +
+                                         r->downsample.snapshots + r->max_bytes.snapshots));
+        json_object_set_new(ret, "last_deleted_bytes",
+                            json_integer(r->max_age.bytes + r->max_snapshots.bytes +
+                                         r->downsample.bytes + r->max_bytes.bytes));
     }
     json_t *res = json_pack(
         "{s:s,s:s,s:i,s:I,s:I,s:s?,s:o,"
-        "s:{s:O?,s:I,s:O?,s:I,s:O?,s:O?},"
+        "s:{s:O?,s:I,s:O?,s:I,s:o,s:o,s:I,s:O?,s:O?},"
         "s:{s:I,s:I,s:I,s:I},s:O?,"
         "s:{s:I,s:I,s:I,s:I,s:I,s:I},"
         "s:[{s:s,s:I,s:I},{s:s,s:I,s:I}],s:o}",
@@ -801,8 +805,11 @@ static int be_status(void *ctx, json_t **out, struct cd_err *err)
         /* database */
         "database", "path", json_object_get(db, "path"), "size_bytes",
         (json_int_t)(jint(db, "file_bytes", 0) + jint(db, "wal_bytes", 0)), "snapshots",
-        json_object_get(db, "snapshots"), "raw_bytes", (json_int_t)jint(db, "blob_raw_bytes", 0),
-        "disk_full", json_object_get(json_object_get(db, "writer"), "disk_full"), "last_error",
+        json_object_get(db, "snapshots"), "pinned", (json_int_t)jint(db, "pinned", 0),
+        "oldest_unix_ms", jtime_or_null(jint(db, "oldest_ms", 0)), "newest_unix_ms",
+        jtime_or_null(jint(db, "newest_ms", 0)), "raw_bytes",
+        (json_int_t)jint(db, "blob_raw_bytes", 0), "disk_full",
+        json_object_get(json_object_get(db, "writer"), "disk_full"), "last_error",
         json_object_get(json_object_get(db, "writer"), "last_error"),
         /* targets */
         "targets", "total", (json_int_t)h->n, "up", (json_int_t)up, "down", (json_int_t)down,
@@ -1048,9 +1055,10 @@ int cd_backend_set_config(struct cd_backend *b, const char *file, int64_t loaded
 void cd_backend_note_retention(struct cd_backend *b, const struct cd_retention_report *rep)
 {
     pthread_mutex_lock(&b->mu);
-    b->have_retention = true;
-    b->last_retention = *rep;
     if (!rep->dry_run) {
+        /* A dry run deletes nothing: the status's last run stays the last real one. */
+        b->have_retention = true;
+        b->last_retention = *rep;
         b->retention_snapshots_total += rep->max_age.snapshots + rep->max_snapshots.snapshots +
                                         rep->downsample.snapshots + rep->max_bytes.snapshots;
         b->retention_bytes_total += rep->max_age.bytes + rep->max_snapshots.bytes +

@@ -334,6 +334,7 @@ static void test_pinned_survive_retention(void **st)
     json_t *status = cdt_ctl_json(d, 20000, status_args);
     assert_non_null(status);
     assert_true(e2e_jint(json_object_get(status, "retention"), "last_deleted_snapshots", 0) > 0);
+    assert_int_equal(e2e_jint(json_object_get(status, "database"), "pinned", -1), 1);
     json_decref(status);
     json_decref(before);
 

@@ -556,6 +556,14 @@ static void test_status(void **st)
     assert_string_equal(e2e_jstr(db, "path"), s->d.db);
     assert_true(e2e_jint(db, "snapshots", 0) > 13);
     assert_true(e2e_jint(db, "size_bytes", 0) > 0);
+    /* The 13 captured into "test" and the one pinned into "second". */
+    assert_int_equal(e2e_jint(db, "pinned", -1), 14);
+    assert_true(e2e_jint(db, "oldest_unix_ms", 0) > 0);
+    assert_true(e2e_jint(db, "newest_unix_ms", 0) >= e2e_jint(db, "oldest_unix_ms", 0));
+    /* The default policy runs on its own: the next run is announced. */
+    const json_t *ret = json_object_get(j, "retention");
+    assert_true(e2e_jint(ret, "next_run_unix_ms", 0) > e2e_jint(j, "started_unix_ms", 0));
+    assert_true(json_is_null(json_object_get(ret, "last_run_unix_ms")));
     assert_int_equal(e2e_jint(j, "incidents", 0), 2);
     const json_t *q = json_object_get(j, "query");
     assert_string_equal(e2e_jstr(q, "unix_socket"), s->d.socket);
