@@ -741,10 +741,15 @@ static void kick(struct cd_scrape *sc)
 static int add_kind(struct cd_scrape *sc, struct tstate *ts, const char *name,
                     const struct cd_kind_spec *spec, struct kstate **out, struct cd_err *err)
 {
+    /* Under the lock: cd_scrape_health() walks ts->kinds from other threads, and a capture
+     * adds on-demand kinds to targets already listed. */
+    pthread_mutex_lock(&sc->lock);
     struct kstate **v = realloc(ts->kinds, (ts->n_kinds + 1) * sizeof(*v));
+    if (v != NULL)
+        ts->kinds = v;
+    pthread_mutex_unlock(&sc->lock);
     if (v == NULL)
         return cd_err_set(err, -ENOMEM, "scrape: out of memory");
-    ts->kinds = v;
     struct kstate *ks = calloc(1, sizeof(*ks));
     if (ks == NULL)
         return cd_err_set(err, -ENOMEM, "scrape: out of memory");
@@ -767,7 +772,9 @@ static int add_kind(struct cd_scrape *sc, struct tstate *ts, const char *name,
         kstate_free(ks);
         return rc;
     }
+    pthread_mutex_lock(&sc->lock);
     ts->kinds[ts->n_kinds++] = ks;
+    pthread_mutex_unlock(&sc->lock);
     if (out != NULL)
         *out = ks;
     return 0;
