@@ -434,8 +434,13 @@ static void update_health(struct cd_scrape *sc, struct run *r)
         if (s->status == CD_SNAP_OK) {
             recovered(sc, ks);
         } else {
-            char *msg = cd_str_printf("%s: %s", cd_snap_status_name(s->status),
-                                      s->error != NULL ? s->error : "");
+            /* Errors often name their class already ("timeout: ...", "busy: ..."): once. */
+            const char *name = cd_snap_status_name(s->status);
+            const char *e = s->error != NULL ? s->error : "";
+            size_t nl = strlen(name);
+            char *msg = strncmp(e, name, nl) == 0 && e[nl] == ':'
+                            ? cd_str_dup(e)
+                            : cd_str_printf("%s: %s", name, e);
             if (msg != NULL)
                 complain(sc, ks, msg);
             free(msg);
