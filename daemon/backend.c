@@ -201,25 +201,50 @@ static int be_snapshots(void *ctx, const struct cd_apiwire_snapshots *aq, json_t
     q.pinned = aq->pinned < 0 ? 0 : (aq->pinned ? 1 : -1);
     q.since_ms = aq->since_ms != INT64_MIN ? aq->since_ms : 0;
     q.until_ms = aq->until_ms != INT64_MAX ? aq->until_ms : 0;
-    q.limit = aq->limit > CD_STORE_LIST_MAX ? CD_STORE_LIST_MAX : aq->limit;
     if (aq->has_cursor) {
         snprintf(cursor, sizeof(cursor), "v1.%lld.%lld", (long long)aq->cursor_time_ms,
                  (long long)aq->cursor_id);
         q.cursor = cursor;
     }
-    struct reader rd;
-    int rc = reader_get(b, &rd, err);
-    json_t *res = NULL;
-    if (rc == 0)
+    /* The server asks for one row more than its page (max_page_size may be up to
+     * CD_API_MAX_LIST_LIMIT); the store answers at most CD_STORE_LIST_MAX a call: follow its
+     * cursor until the request is served. Asking the store for less silently ended listings at
+     * 1000 rows without a next page. */
+    int want = aq->limit > 0 ? aq->limit : CD_STORE_LIST_DEFAULT;
+    json_t *list = json_array();
+    char *next = NULL;
+    struct reader rd = {b, NULL};
+    int rc = list != NULL ? reader_get(b, &rd, err) : nomem(err);
+    while (rc == 0 && (int)json_array_size(list) < want) {
+        int left = want - (int)json_array_size(list);
+        q.limit = left > CD_STORE_LIST_MAX ? CD_STORE_LIST_MAX : left;
+        json_t *res = NULL;
         rc = cd_store_list(rd.r, &q, &res, err);
+        if (rc < 0)
+            break;
+        json_t *rows = snapshots_from_rows(json_object_get(res, "snapshots"));
+        const char *nc = jstr(res, "next_cursor");
+        free(next);
+        next = nc != NULL ? cd_str_dup(nc) : NULL;
+        json_decref(res);
+        if (rows == NULL || json_array_extend(list, rows) != 0 || (nc != NULL && next == NULL)) {
+            json_decref(rows);
+            rc = nomem(err);
+            break;
+        }
+        size_t got = json_array_size(rows);
+        json_decref(rows);
+        if (next == NULL || got == 0)
+            break;
+        q.cursor = next;
+    }
     reader_put(&rd);
     free(job);
-    if (rc < 0)
+    free(next);
+    if (rc < 0) {
+        json_decref(list);
         return rc;
-    json_t *list = snapshots_from_rows(json_object_get(res, "snapshots"));
-    json_decref(res);
-    if (list == NULL)
-        return nomem(err);
+    }
     *out = json_pack("{s:o}", "snapshots", list);
     return *out != NULL ? 0 : nomem(err);
 }
