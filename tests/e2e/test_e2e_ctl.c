@@ -530,6 +530,39 @@ static void test_incidents(void **st)
     free(text);
 }
 
+/* Pages follow their cursors without repeating or skipping a row. */
+static void test_paging(void **st)
+{
+    struct state *s = *st;
+    json_t *seen = json_object();
+    char *cursor = NULL;
+    int pages = 0;
+    do {
+        const char *args[] = {"snapshots", "--incident", "test", "-n",
+                              "2",         "--cursor",   cursor, NULL};
+        if (cursor == NULL)
+            args[5] = NULL;
+        json_t *j = ctl_json(s, args);
+        size_t i;
+        const json_t *snap;
+        json_array_foreach(json_object_get(j, "snapshots"), i, snap)
+        {
+            char key[32];
+            snprintf(key, sizeof(key), "%lld", (long long)e2e_jint(snap, "id", 0));
+            assert_null(json_object_get(seen, key));
+            json_object_set_new(seen, key, json_true());
+        }
+        free(cursor);
+        const char *next = e2e_jstr(j, "next_cursor");
+        cursor = next != NULL ? strdup(next) : NULL;
+        json_decref(j);
+        pages++;
+    } while (cursor != NULL && pages < 20);
+    assert_int_equal(json_object_size(seen), 13);
+    assert_int_equal(pages, 7);
+    json_decref(seen);
+}
+
 static void test_prune_dry_run(void **st)
 {
     struct state *s = *st;
@@ -637,6 +670,12 @@ static void test_metrics(void **st)
     free(text);
 }
 
+static bool has_one(const json_t *j, void *ctx)
+{
+    (void)ctx;
+    return json_array_size(json_object_get(j, "snapshots")) > 0;
+}
+
 static void test_fetch_to_file(void **st)
 {
     struct state *s = *st;
@@ -669,7 +708,8 @@ static void test_fetch_to_file(void **st)
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", fleet_target(s, "mixed")->pprof_port);
     const char *pick[] = {"snapshots", "--target", addr, "--kind", "cpu",
                           "--status",  "ok",       "-n", "1",      NULL};
-    json_t *j = ctl_json(s, pick);
+    json_t *j = cdt_ctl_wait(&s->d, pick, has_one, NULL, 30000);
+    assert_non_null(j);
     char mixed[32];
     snprintf(mixed, sizeof(mixed), "%lld",
              (long long)e2e_jint(json_array_get(json_object_get(j, "snapshots"), 0), "id", 0));
@@ -718,19 +758,13 @@ static void test_daemon_not_running(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_list),
-        cmocka_unit_test(test_capture_incident),
-        cmocka_unit_test(test_show_deadlock),
-        cmocka_unit_test(test_export_bundle),
-        cmocka_unit_test(test_pprof_over_tcp),
-        cmocka_unit_test(test_pin_unpin),
-        cmocka_unit_test(test_incidents),
-        cmocka_unit_test(test_prune_dry_run),
-        cmocka_unit_test(test_status),
-        cmocka_unit_test(test_series),
-        cmocka_unit_test(test_metrics),
-        cmocka_unit_test(test_fetch_to_file),
-        cmocka_unit_test(test_daemon_not_running),
+        cmocka_unit_test(test_list),           cmocka_unit_test(test_capture_incident),
+        cmocka_unit_test(test_show_deadlock),  cmocka_unit_test(test_export_bundle),
+        cmocka_unit_test(test_pprof_over_tcp), cmocka_unit_test(test_pin_unpin),
+        cmocka_unit_test(test_incidents),      cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_prune_dry_run),  cmocka_unit_test(test_status),
+        cmocka_unit_test(test_series),         cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_fetch_to_file),  cmocka_unit_test(test_daemon_not_running),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
