@@ -1,7 +1,7 @@
 /*
  * End to end, hostile targets: one fleet launcher runs a well-behaved process and one per hostile
  * mode (slow, garbage, truncated, huge, hang, reset, error, busy), each with net/http/pprof and a
- * gops agent, scraped every second with a 2 s timeout and limits.max_body_bytes 8 MiB. Over the
+ * gops agent, scraped every second with a 3 s timeout and limits.max_body_bytes 8 MiB. Over the
  * run collectord stays up and answers, its resident memory (sampled from /proc) stays under a
  * bound, every failure is recorded with the status its mode calls for (in the snapshot list and
  * in the target's last_error), busy answers do not mark a target down, and the well-behaved
@@ -38,7 +38,7 @@
 
 static const char config_yaml[] = "global:\n"
                                   "  scrape_interval: 1s\n"
-                                  "  scrape_timeout: 2s\n"
+                                  "  scrape_timeout: 3s\n"
                                   "storage:\n"
                                   "  path: @DIR@/collectord.db\n"
                                   "query:\n"
@@ -83,15 +83,19 @@ struct expect {
     const char *error_word;
 };
 
+/* "never" lists what a mode cannot produce whatever the machine's load: a timeout can hit any
+ * target on a starved CI box under sanitizers, so only the hostile modes that never answer in
+ * time list "ok" as impossible, only well-formed answers rule out invalid, and a well-behaved
+ * target's last_error is not required to stay empty (a starved scrape may have timed out). */
 static const struct expect expected[] = {
-    {"none", "http", {"ok"}, {"invalid", "timeout", "error"}, "up", ""},
-    {"none", "gops", {"ok"}, {"invalid", "timeout", "error"}, "up", ""},
-    {"slow", "http", {"timeout"}, {"invalid"}, "down", "timed out"},
+    {"none", "http", {"ok"}, {"invalid", "connect_error", "too_large"}, "up", NULL},
+    {"none", "gops", {"ok"}, {"invalid", "connect_error", "too_large"}, "up", NULL},
+    {"slow", "http", {"timeout"}, {"invalid", "ok"}, "down", "timed out"},
     {"slow", "gops", {"timeout"}, {"invalid"}, NULL, NULL},
     {"garbage", "http", {"invalid"}, {"ok"}, "up", "invalid"},
     {"garbage", "gops", {"invalid"}, {"ok"}, "up", "invalid"},
-    {"truncated", "http", {"invalid"}, {"timeout"}, "up", "invalid"},
-    {"truncated", "gops", {"invalid"}, {"timeout"}, "up", "invalid"},
+    {"truncated", "http", {"invalid"}, {"connect_error", "too_large"}, "up", "invalid"},
+    {"truncated", "gops", {"invalid"}, {"connect_error", "too_large"}, "up", "invalid"},
     {"huge", "http", {"too_large"}, {"ok"}, "up", "max_body_bytes"},
     {"huge", "gops", {"too_large"}, {"ok"}, "up", "max_body_bytes"},
     {"hang", "http", {"timeout"}, {"ok"}, "down", "timed out"},
@@ -100,8 +104,8 @@ static const struct expect expected[] = {
     {"reset", "gops", {"connect_error"}, {"ok"}, "down", "reset"},
     {"error", "http", {"http_error", "busy"}, {"ok"}, "up", "HTTP 500"},
     {"error", "gops", {"timeout"}, {"ok"}, "down", "timeout"},
-    {"busy", "http", {"busy", "ok"}, {"invalid", "timeout"}, "up", "busy"},
-    {"busy", "gops", {"ok"}, {"invalid", "timeout"}, "up", ""},
+    {"busy", "http", {"busy", "ok"}, {"invalid", "connect_error", "too_large"}, "up", "busy"},
+    {"busy", "gops", {"ok"}, {"invalid", "connect_error", "too_large"}, "up", NULL},
 };
 #define N_EXPECTED (sizeof(expected) / sizeof(expected[0]))
 
