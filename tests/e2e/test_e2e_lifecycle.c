@@ -424,6 +424,56 @@ static void test_sigterm_nothing_lost(void **st)
     assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
+/* Scrapes that never finish (a target that hangs) do not hold the stop beyond
+ * limits.shutdown_timeout. */
+static const char hang_yaml[] = "global:\n"
+                                "  scrape_interval: 1s\n"
+                                "  scrape_timeout: 60s\n"
+                                "storage:\n"
+                                "  path: @DIR@/collectord.db\n"
+                                "query:\n"
+                                "  socket: @DIR@/collectord.sock\n"
+                                "limits:\n"
+                                "  shutdown_timeout: 2s\n"
+                                "scrape_configs:\n"
+                                "  - job_name: fleet\n"
+                                "    file_sd_configs:\n"
+                                "      - files: [@DIR@/targets.json]\n";
+
+static bool scrapes_in_flight(const json_t *j, void *ctx)
+{
+    (void)ctx;
+    return e2e_jint(json_object_get(j, "scrapes"), "in_flight", 0) >= 3;
+}
+
+static void test_sigterm_deadline(void **st)
+{
+    struct state *s = *st;
+    struct cdt_daemon *d = &s->d;
+    struct cdt_fleet hang;
+    const char *args[] = {"-hostile", "hang", NULL};
+    assert_int_equal(cdt_fleet_start(&hang, args, 30000), 0);
+    cdt_daemon_init(d, "e2e-deadline");
+    cdt_daemon_write_config(d, hang_yaml);
+    cdt_daemon_write_targets(d, &hang, true);
+    cdt_daemon_start(d, NULL, 30000);
+    const char *sargs[] = {"status", NULL};
+    json_t *j = cdt_ctl_wait(d, sargs, scrapes_in_flight, NULL, 20000);
+    assert_non_null(j);
+    json_decref(j);
+    int64_t t0 = cdt_now_ms();
+    int ws = cdt_daemon_stop(d, SIGTERM, 15000);
+    int64_t took = cdt_now_ms() - t0;
+    cdt_fleet_stop(&hang);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        cdt_daemon_print_log(d, 30);
+        fail_msg("SIGTERM with hanging scrapes: status %d after %lld ms", ws, (long long)took);
+    }
+    print_message("SIGTERM with scrapes hanging: exit 0 after %lld ms (shutdown_timeout 2 s)\n",
+                  (long long)took);
+    assert_true(took >= 1500 && took < 6000);
+}
+
 /* ---- Parca -------------------------------------------------------------------------------- */
 
 /* Parca's scrape_configs as its documentation writes them (parca.yaml and the scrape docs):
@@ -588,6 +638,7 @@ int main(void)
         cmocka_unit_test_teardown(test_check_config_exit_codes, test_teardown),
         cmocka_unit_test_teardown(test_sighup, test_teardown),
         cmocka_unit_test_teardown(test_sigterm_nothing_lost, test_teardown),
+        cmocka_unit_test_teardown(test_sigterm_deadline, test_teardown),
         cmocka_unit_test_teardown(test_parca_config, test_teardown),
         cmocka_unit_test_teardown(test_newer_database_refused, test_teardown),
     };
