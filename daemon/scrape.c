@@ -39,6 +39,7 @@ struct kstate {
     /* health, under sc->lock */
     int64_t last_ms;
     int64_t last_duration_ms;
+    uint64_t last_bytes;
     enum cd_snap_status last_status;
     bool ever;
     char *last_error;
@@ -404,6 +405,7 @@ static void update_health(struct cd_scrape *sc, struct run *r)
         ks->ever = true;
         ks->last_ms = s->start_ms;
         ks->last_duration_ms = s->duration_ms;
+        ks->last_bytes = s->raw_len;
         ks->last_status = s->status;
         ts->last_scrape_ms = s->start_ms;
         ts->last_duration_ms = s->duration_ms;
@@ -1272,6 +1274,8 @@ int cd_scrape_health(struct cd_scrape *sc, struct cd_scrape_health **out)
             k->interval_ms = ks->scheduled ? ks->spec->interval_ms : 0;
             k->last_ms = ks->last_ms;
             k->last_duration_ms = ks->last_duration_ms;
+            k->last_size_bytes = (int64_t)ks->last_bytes;
+            k->seconds = ks->spec != NULL ? ks->spec->seconds : 0;
             k->last_status = ks->ever ? cd_str_dup(cd_snap_status_name(ks->last_status)) : NULL;
             k->last_error = cd_str_dup(ks->last_error);
             k->consecutive_failures = ks->failures;
