@@ -393,10 +393,12 @@ static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **o
                 last_error_ms = ov.start_ms;
             }
             json_t *ko = json_pack(
-                "{s:s,s:b,s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "kind", kh->kind, "scheduled",
-                kh->scheduled, "interval_ms", (json_int_t)kh->interval_ms, "last_scrape_unix_ms",
-                jtime_or_null(kh->last_ms), "last_status", jstr_or_null(ov.status),
-                "last_duration_ms",
+                "{s:s,s:b,s:I,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "kind", kh->kind,
+                "scheduled", kh->scheduled, "interval_ms", (json_int_t)kh->interval_ms, "seconds",
+                kh->seconds, "last_size_bytes",
+                kh->last_status != NULL ? json_integer(kh->last_size_bytes) : json_null(),
+                "last_scrape_unix_ms", jtime_or_null(kh->last_ms), "last_status",
+                jstr_or_null(ov.status), "last_duration_ms",
                 kh->last_status != NULL ? json_integer(kh->last_duration_ms) : json_null(),
                 "last_error", jstr_or_null(ov.error != NULL ? ov.error : kh->last_error),
                 "last_snapshot_id", last != NULL ? json_integer(jint(last, "id", 0)) : json_null(),

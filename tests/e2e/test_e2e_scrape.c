@@ -239,6 +239,9 @@ static void test_every_kind_on_schedule(void **st)
         const json_t *k = e2e_target_kind(t, expected[i].kind);
         assert_true(json_is_true(json_object_get(k, "scheduled")));
         assert_int_equal(e2e_jint(k, "interval_ms", 0), INTERVAL_MS);
+        assert_int_equal(e2e_jint(k, "seconds", -1), expected[i].min_duration_ms > 0 ? 1 : 0);
+        assert_string_equal(e2e_jstr(k, "last_status"), "ok");
+        assert_true(e2e_jint(k, "last_size_bytes", 0) > 0);
         assert_true(e2e_jint(k, "next_scrape_unix_ms", 0) > s->t0_ms);
     }
     json_decref(list);
