@@ -2183,7 +2183,7 @@ static int snapshot_row(struct cd_store_reader *r, const char *sql, int64_t id, 
 int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struct cd_err *err)
 {
     sqlite3_stmt *q = NULL;
-    json_t *row = NULL, *names = NULL;
+    json_t *row = NULL, *names = NULL, *series = NULL;
     int rc = rbegin(r, err);
     if (rc < 0)
         return rc;
@@ -2226,6 +2226,34 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
         goto fail;
     }
     sqlite3_finalize(q);
+    q = NULL;
+    /* The numbers taken from its summary (series_by_snapshot). */
+    series = json_array();
+    rc = rprepare(r,
+                  "SELECT n.name, x.value FROM series x JOIN series_names n ON n.id = x.name_id "
+                  "WHERE x.snapshot_id = ?1 ORDER BY n.name",
+                  &q, err);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_int64(q, 1, id);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (jappend(series, json_pack("{s:o,s:f}", "name", jcol_text(q, 0), "value",
+                                      sqlite3_column_double(q, 1))) < 0) {
+            rc = cd_err_set(err, -ENOMEM, "store: out of memory");
+            goto fail;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = rfail(r, rc, "read series", err);
+        goto fail;
+    }
+    rc = jset(row, "series", series);
+    series = NULL;
+    if (rc < 0) {
+        rc = cd_err_set(err, -ENOMEM, "store: out of memory");
+        goto fail;
+    }
+    sqlite3_finalize(q);
     rend(r);
     *out = row;
     return 0;
@@ -2233,6 +2261,7 @@ fail:
     sqlite3_finalize(q);
     rend(r);
     json_decref(names);
+    json_decref(series);
     json_decref(row);
     return rc;
 }

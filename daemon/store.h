@@ -240,8 +240,8 @@ struct cd_store_query {
 int cd_store_list(struct cd_store_reader *r, const struct cd_store_query *q, json_t **out,
                   struct cd_err *err);
 
-/* One snapshot: the listing row plus "request", "summary" (the parsed summary JSON, or null) and
- * "incident_names" (array). -ENOENT. */
+/* One snapshot: the listing row plus "request", "summary" (the parsed summary JSON, or null),
+ * "incident_names" (array) and "series" ([{name, value}] taken from its summary). -ENOENT. */
 int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struct cd_err *err);
 
 /* One snapshot's raw bytes, exactly as received. */
