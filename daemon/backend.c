@@ -261,7 +261,7 @@ static int be_snapshot(void *ctx, int64_t id, json_t **out, struct cd_err *err)
     if (rc < 0)
         return rc;
     json_t *o = snapshot_from_row(row);
-    if (o == NULL || jcopy(o, "summary", row, NULL) < 0 ||
+    if (o == NULL || jcopy(o, "summary", row, NULL) < 0 || jcopy(o, "series", row, NULL) < 0 ||
         jcopy(o, "incidents", row, "incident_names") < 0) {
         json_decref(o);
         json_decref(row);

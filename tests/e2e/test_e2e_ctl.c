@@ -11,6 +11,8 @@
  */
 #include "e2e.h"
 
+#include "str.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,6 +277,14 @@ static void check_deadlock_shown(struct state *s, int64_t id)
             found = true;
     }
     assert_true(found);
+    /* The detail carries the numbers taken from the summary. */
+    bool count = false;
+    json_array_foreach(json_object_get(j, "series"), i, f)
+    {
+        if (cd_str_eq(e2e_jstr(f, "name"), "goroutine_dump.count"))
+            count = json_number_value(json_object_get(f, "value")) >= 9;
+    }
+    assert_true(count);
     json_decref(j);
 }
 
