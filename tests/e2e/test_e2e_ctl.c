@@ -196,8 +196,9 @@ static void test_list(void **st)
         assert_non_null(e2e_target_kind(t, "heap"));
     }
     json_decref(list);
-    /* The table shows every target, up. (Its columns have no snapshot count; -o json does.) */
+    /* The table shows every target, up, with its snapshot count. */
     char *text = ctl_text(s, 0, args);
+    assert_non_null(strstr(text, "SNAPSHOTS"));
     for (size_t k = 0; k < s->fleet.n; k++) {
         char inst[64];
         snprintf(inst, sizeof(inst), "127.0.0.1:%d", s->fleet.targets[k].pprof_port);
@@ -207,7 +208,13 @@ static void test_list(void **st)
         const char *eol = strchr(line, '\n');
         char row[256];
         snprintf(row, sizeof(row), "%.*s", eol != NULL ? (int)(eol - line) : 200, line);
-        assert_non_null(strstr(row, " up "));
+        const char *up = strstr(row, " up ");
+        if (up == NULL)
+            fail_msg("collectorctl list: %s is not up: %s", inst, row);
+        char *end = NULL;
+        long count = strtol(up + 4, &end, 10);
+        if (end == up + 4 || count < 2)
+            fail_msg("collectorctl list: no snapshot count after the health: %s", row);
     }
     free(text);
 }
@@ -711,9 +718,7 @@ static void test_fetch_to_file(void **st)
     assert_int_equal(cdt_read_file(file, &data, &len), 0);
     assert_int_equal(len, 4);
     free(data);
-    /* top on a CPU profile of the mixed process names its burners. The table rendering does
-     * not read the pprof summary's top_flat/top_cum yet (collectorctl's rendering is being
-     * aligned with the parsers' summaries): the assertion is on -o json. */
+    /* top on a CPU profile of the mixed process names its burners, as a table and in JSON. */
     char addr[64];
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", fleet_target(s, "mixed")->pprof_port);
     const char *pick[] = {"snapshots", "--target", addr, "--kind", "cpu",
@@ -725,6 +730,10 @@ static void test_fetch_to_file(void **st)
              (long long)e2e_jint(json_array_get(json_object_get(j, "snapshots"), 0), "id", 0));
     json_decref(j);
     const char *top[] = {"top", mixed, "-n", "10", NULL};
+    char *table = ctl_text(s, 0, top);
+    if (strstr(table, "main.burn") == NULL)
+        fail_msg("collectorctl top %s does not name main.burn*:\n%s", mixed, table);
+    free(table);
     j = ctl_json(s, top);
     char *text = json_dumps(j, 0);
     if (strstr(text, "main.burn") == NULL)
