@@ -100,6 +100,7 @@ static json_t *snapshot_from_row(const json_t *row)
                                json_boolean(json_is_true(json_object_get(row, "protected"))));
     bad |= jcopy(o, "incident", row, NULL);
     bad |= json_object_set_new(o, "on_demand", json_boolean(jint(row, "scheduled_ms", 0) == 0));
+    bad |= json_object_set_new(o, "scheduled_unix_ms", jtime_or_null(jint(row, "scheduled_ms", 0)));
     bad |= jcopy(o, "parse_error", row, NULL);
     const json_t *dropped = json_object_get(row, "dropped");
     if (json_is_string(dropped))
@@ -130,12 +131,14 @@ static json_t *snapshots_from_rows(const json_t *rows)
 
 static json_t *incident_from_row(const json_t *row)
 {
+    /* size_bytes is raw bytes, as for a SNAPSHOT; what they take on disk is stored_bytes. */
     return json_pack(
-        "{s:O?,s:o,s:I,s:I,s:o,s:o,s:O?}", "name", json_object_get(row, "name"), "created_unix_ms",
-        jtime_or_null(jint(row, "created_ms", 0)), "snapshots",
-        (json_int_t)jint(row, "snapshots", 0), "size_bytes", (json_int_t)jint(row, "bytes", 0),
-        "first_unix_ms", jtime_or_null(jint(row, "first_ms", 0)), "last_unix_ms",
-        jtime_or_null(jint(row, "last_ms", 0)), "targets", json_object_get(row, "targets"));
+        "{s:O?,s:o,s:I,s:I,s:I,s:o,s:o,s:I}", "name", json_object_get(row, "name"),
+        "created_unix_ms", jtime_or_null(jint(row, "created_ms", 0)), "snapshots",
+        (json_int_t)jint(row, "snapshots", 0), "size_bytes", (json_int_t)jint(row, "raw_bytes", 0),
+        "stored_bytes", (json_int_t)jint(row, "bytes", 0), "first_unix_ms",
+        jtime_or_null(jint(row, "first_ms", 0)), "last_unix_ms",
+        jtime_or_null(jint(row, "last_ms", 0)), "targets", (json_int_t)jint(row, "targets", 0));
 }
 
 /* ---- reads -------------------------------------------------------------------------------- */
@@ -198,25 +201,50 @@ static int be_snapshots(void *ctx, const struct cd_apiwire_snapshots *aq, json_t
     q.pinned = aq->pinned < 0 ? 0 : (aq->pinned ? 1 : -1);
     q.since_ms = aq->since_ms != INT64_MIN ? aq->since_ms : 0;
     q.until_ms = aq->until_ms != INT64_MAX ? aq->until_ms : 0;
-    q.limit = aq->limit > CD_STORE_LIST_MAX ? CD_STORE_LIST_MAX : aq->limit;
     if (aq->has_cursor) {
         snprintf(cursor, sizeof(cursor), "v1.%lld.%lld", (long long)aq->cursor_time_ms,
                  (long long)aq->cursor_id);
         q.cursor = cursor;
     }
-    struct reader rd;
-    int rc = reader_get(b, &rd, err);
-    json_t *res = NULL;
-    if (rc == 0)
+    /* The server asks for one row more than its page (max_page_size may be up to
+     * CD_API_MAX_LIST_LIMIT); the store answers at most CD_STORE_LIST_MAX a call: follow its
+     * cursor until the request is served. Asking the store for less silently ended listings at
+     * 1000 rows without a next page. */
+    int want = aq->limit > 0 ? aq->limit : CD_STORE_LIST_DEFAULT;
+    json_t *list = json_array();
+    char *next = NULL;
+    struct reader rd = {b, NULL};
+    int rc = list != NULL ? reader_get(b, &rd, err) : nomem(err);
+    while (rc == 0 && (int)json_array_size(list) < want) {
+        int left = want - (int)json_array_size(list);
+        q.limit = left > CD_STORE_LIST_MAX ? CD_STORE_LIST_MAX : left;
+        json_t *res = NULL;
         rc = cd_store_list(rd.r, &q, &res, err);
+        if (rc < 0)
+            break;
+        json_t *rows = snapshots_from_rows(json_object_get(res, "snapshots"));
+        const char *nc = jstr(res, "next_cursor");
+        free(next);
+        next = nc != NULL ? cd_str_dup(nc) : NULL;
+        json_decref(res);
+        if (rows == NULL || json_array_extend(list, rows) != 0 || (nc != NULL && next == NULL)) {
+            json_decref(rows);
+            rc = nomem(err);
+            break;
+        }
+        size_t got = json_array_size(rows);
+        json_decref(rows);
+        if (next == NULL || got == 0)
+            break;
+        q.cursor = next;
+    }
     reader_put(&rd);
     free(job);
-    if (rc < 0)
+    free(next);
+    if (rc < 0) {
+        json_decref(list);
         return rc;
-    json_t *list = snapshots_from_rows(json_object_get(res, "snapshots"));
-    json_decref(res);
-    if (list == NULL)
-        return nomem(err);
+    }
     *out = json_pack("{s:o}", "snapshots", list);
     return *out != NULL ? 0 : nomem(err);
 }
@@ -233,7 +261,7 @@ static int be_snapshot(void *ctx, int64_t id, json_t **out, struct cd_err *err)
     if (rc < 0)
         return rc;
     json_t *o = snapshot_from_row(row);
-    if (o == NULL || jcopy(o, "summary", row, NULL) < 0 ||
+    if (o == NULL || jcopy(o, "summary", row, NULL) < 0 || jcopy(o, "series", row, NULL) < 0 ||
         jcopy(o, "incidents", row, "incident_names") < 0) {
         json_decref(o);
         json_decref(row);
@@ -276,20 +304,52 @@ static int be_raw_open(void *ctx, int64_t id, struct cd_api_blob *out, struct cd
     return cd_api_blob_from_memory(out, meta, data, len, err);
 }
 
+/* A parse failure the engine cannot know about: it handed over a complete answer (ok) and the
+ * parser worker found it invalid. When the store's newest snapshot of a kind is that very scrape
+ * (same start) and invalid, the kind reports it, with the parser's reason. */
+struct overlay {
+    const char *status; /* the engine's or "invalid" */
+    char *error;        /* malloc'd "invalid: <parse error>" when overridden, else NULL */
+    int64_t start_ms;
+};
+
+static void parse_failure(struct reader *rd, const struct cd_scrape_kind_health *kh,
+                          const json_t *last, struct overlay *ov)
+{
+    ov->status = kh->last_status;
+    ov->error = NULL;
+    ov->start_ms = 0;
+    if (rd->r == NULL || last == NULL || !cd_str_eq(jstr(last, "status"), "invalid"))
+        return;
+    int64_t start = jint(last, "start_ms", 0);
+    if (kh->last_status == NULL || strcmp(kh->last_status, "ok") != 0 || start < kh->last_ms)
+        return;
+    json_t *row = NULL;
+    struct cd_err e;
+    cd_err_init(&e);
+    const char *why = "the answer did not parse";
+    if (cd_store_snapshot(rd->r, jint(last, "id", 0), &row, &e) == 0 &&
+        jstr(row, "parse_error") != NULL)
+        why = jstr(row, "parse_error");
+    ov->status = "invalid";
+    ov->error = cd_str_printf("invalid: %s", why);
+    ov->start_ms = start;
+    json_decref(row);
+}
+
 static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **out,
                       struct cd_err *err)
 {
     struct cd_backend *b = ctx;
     struct cd_scrape_health *h = NULL;
     json_t *stored = NULL, *byid = NULL, *list = NULL;
+    struct reader rd = {b, NULL};
     int rc = cd_scrape_health(b->d.scrape, &h);
     if (rc < 0)
         return cd_err_set(err, rc, "scrape: target health unavailable");
-    struct reader rd;
     rc = reader_get(b, &rd, err);
     if (rc == 0)
         rc = cd_store_targets(rd.r, &stored, err);
-    reader_put(&rd);
     if (rc < 0)
         goto done;
     /* The store knows counts and the newest snapshot per kind; the engine knows health. */
@@ -319,37 +379,50 @@ static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **o
         json_t *labels = th->labels_json ? json_loads(th->labels_json, 0, NULL) : NULL;
         const char *instance = labels ? jstr(labels, "instance") : NULL;
         json_t *kinds = json_array();
+        char *last_error = NULL; /* a newer parse failure than the engine's last error */
+        int64_t last_error_ms = th->last_error_ms;
         for (size_t j = 0; kinds != NULL && j < th->n_kinds; j++) {
             const struct cd_scrape_kind_health *kh = &th->kinds[j];
             const json_t *sk = json_object_get(skinds, kh->kind);
             const json_t *last = json_object_get(sk, "last");
+            struct overlay ov;
+            parse_failure(&rd, kh, last, &ov);
+            if (ov.error != NULL && ov.start_ms >= last_error_ms) {
+                free(last_error);
+                last_error = cd_str_printf("%s: %s", kh->kind, ov.error);
+                last_error_ms = ov.start_ms;
+            }
             json_t *ko = json_pack(
-                "{s:s,s:b,s:I,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "kind", kh->kind, "scheduled",
-                kh->scheduled, "interval_ms", (json_int_t)kh->interval_ms, "last_scrape_unix_ms",
-                jtime_or_null(kh->last_ms), "last_status", jstr_or_null(kh->last_status),
-                "last_duration_ms",
+                "{s:s,s:b,s:I,s:i,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:I,s:o}", "kind", kh->kind,
+                "scheduled", kh->scheduled, "interval_ms", (json_int_t)kh->interval_ms, "seconds",
+                kh->seconds, "last_size_bytes",
+                kh->last_status != NULL ? json_integer(kh->last_size_bytes) : json_null(),
+                "last_scrape_unix_ms", jtime_or_null(kh->last_ms), "last_status",
+                jstr_or_null(ov.status), "last_duration_ms",
                 kh->last_status != NULL ? json_integer(kh->last_duration_ms) : json_null(),
-                "last_error", jstr_or_null(kh->last_error), "last_snapshot_id",
-                last != NULL ? json_integer(jint(last, "id", 0)) : json_null(), "snapshots",
-                (json_int_t)jint(sk, "snapshots", 0), "consecutive_failures",
+                "last_error", jstr_or_null(ov.error != NULL ? ov.error : kh->last_error),
+                "last_snapshot_id", last != NULL ? json_integer(jint(last, "id", 0)) : json_null(),
+                "snapshots", (json_int_t)jint(sk, "snapshots", 0), "consecutive_failures",
                 (json_int_t)kh->consecutive_failures, "next_scrape_unix_ms",
                 jtime_or_null(kh->next_ms));
+            free(ov.error);
             if (ko == NULL || json_array_append_new(kinds, ko) != 0) {
                 json_decref(kinds);
                 kinds = NULL;
             }
         }
-        json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:o}", "id",
-                              th->id, "job", th->job, "scheme", th->scheme, "address", th->address,
-                              "instance", instance != NULL ? instance : th->address, "labels",
-                              labels != NULL ? json_deep_copy(labels) : json_object(), "health",
-                              th->health, "last_error", jstr_or_null(th->last_error),
-                              "last_error_time_unix_ms", jtime_or_null(th->last_error_ms),
-                              "last_scrape_unix_ms", jtime_or_null(th->last_scrape_ms),
-                              "consecutive_failures", (json_int_t)th->consecutive_failures,
-                              "snapshots", (json_int_t)jint(st, "snapshots", 0), "size_bytes",
-                              (json_int_t)jint(st, "bytes", 0), "kinds",
-                              kinds != NULL ? kinds : json_array());
+        json_t *o = json_pack(
+            "{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:o}", "id", th->id, "job",
+            th->job, "scheme", th->scheme, "address", th->address, "instance",
+            instance != NULL ? instance : th->address, "labels",
+            labels != NULL ? json_deep_copy(labels) : json_object(), "health", th->health,
+            "last_error", jstr_or_null(last_error != NULL ? last_error : th->last_error),
+            "last_error_time_unix_ms", jtime_or_null(last_error_ms), "last_scrape_unix_ms",
+            jtime_or_null(th->last_scrape_ms), "consecutive_failures",
+            (json_int_t)th->consecutive_failures, "snapshots", (json_int_t)jint(st, "snapshots", 0),
+            "size_bytes", (json_int_t)jint(st, "bytes", 0), "kinds",
+            kinds != NULL ? kinds : json_array());
+        free(last_error);
         json_decref(labels);
         if (o == NULL || json_array_append_new(list, o) != 0) {
             rc = nomem(err);
@@ -359,6 +432,7 @@ static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **o
     *out = json_pack("{s:O}", "targets", list);
     rc = *out != NULL ? 0 : nomem(err);
 done:
+    reader_put(&rd);
     json_decref(list);
     json_decref(byid);
     json_decref(stored);
@@ -730,20 +804,24 @@ static int be_status(void *ctx, json_t **out, struct cd_err *err)
     int64_t now = cd_clock_wall_ms(b->d.clock);
 
     pthread_mutex_lock(&b->mu);
-    json_t *ret = json_null();
-    if (b->have_retention) {
+    const json_t *sret = json_object_get(db, "retention");
+    json_t *ret =
+        json_pack("{s:o,s:o,s:o,s:o}", "last_run_unix_ms", json_null(), "last_deleted_snapshots",
+                  json_null(), "last_deleted_bytes", json_null(), "next_run_unix_ms",
+                  jtime_or_null(jint(sret, "next_run_ms", 0)));
+    if (ret != NULL && b->have_retention) {
         const struct cd_retention_report *r = &b->last_retention;
-        ret = json_pack("{s:I,s:I,s:I}", "last_run_unix_ms", (json_int_t)r->started_ms,
-                        "last_deleted_snapshots",
-                        (json_int_t)(r->max_age.snapshots + r->max_snapshots.snapshots +
-                                     r->downsample.snapshots + r->max_bytes.snapshots),
-                        "last_deleted_bytes",
-                        (json_int_t)(r->max_age.bytes + r->max_snapshots.bytes +
-                                     r->downsample.bytes + r->max_bytes.bytes));
+        json_object_set_new(ret, "last_run_unix_ms", json_integer(r->started_ms));
+        json_object_set_new(ret, "last_deleted_snapshots",
+                            json_integer(r->max_age.snapshots + r->max_snapshots.snapshots +
+                                         r->downsample.snapshots + r->max_bytes.snapshots));
+        json_object_set_new(ret, "last_deleted_bytes",
+                            json_integer(r->max_age.bytes + r->max_snapshots.bytes +
+                                         r->downsample.bytes + r->max_bytes.bytes));
     }
     json_t *res = json_pack(
         "{s:s,s:s,s:i,s:I,s:I,s:s?,s:o,"
-        "s:{s:O?,s:I,s:O?,s:I,s:O?,s:O?},"
+        "s:{s:O?,s:I,s:O?,s:I,s:o,s:o,s:I,s:O?,s:O?},"
         "s:{s:I,s:I,s:I,s:I},s:O?,"
         "s:{s:I,s:I,s:I,s:I,s:I,s:I},"
         "s:[{s:s,s:I,s:I},{s:s,s:I,s:I}],s:o}",
@@ -754,8 +832,11 @@ static int be_status(void *ctx, json_t **out, struct cd_err *err)
         /* database */
         "database", "path", json_object_get(db, "path"), "size_bytes",
         (json_int_t)(jint(db, "file_bytes", 0) + jint(db, "wal_bytes", 0)), "snapshots",
-        json_object_get(db, "snapshots"), "raw_bytes", (json_int_t)jint(db, "blob_raw_bytes", 0),
-        "disk_full", json_object_get(json_object_get(db, "writer"), "disk_full"), "last_error",
+        json_object_get(db, "snapshots"), "pinned", (json_int_t)jint(db, "pinned", 0),
+        "oldest_unix_ms", jtime_or_null(jint(db, "oldest_ms", 0)), "newest_unix_ms",
+        jtime_or_null(jint(db, "newest_ms", 0)), "raw_bytes",
+        (json_int_t)jint(db, "blob_raw_bytes", 0), "disk_full",
+        json_object_get(json_object_get(db, "writer"), "disk_full"), "last_error",
         json_object_get(json_object_get(db, "writer"), "last_error"),
         /* targets */
         "targets", "total", (json_int_t)h->n, "up", (json_int_t)up, "down", (json_int_t)down,
@@ -1001,9 +1082,10 @@ int cd_backend_set_config(struct cd_backend *b, const char *file, int64_t loaded
 void cd_backend_note_retention(struct cd_backend *b, const struct cd_retention_report *rep)
 {
     pthread_mutex_lock(&b->mu);
-    b->have_retention = true;
-    b->last_retention = *rep;
     if (!rep->dry_run) {
+        /* A dry run deletes nothing: the status's last run stays the last real one. */
+        b->have_retention = true;
+        b->last_retention = *rep;
         b->retention_snapshots_total += rep->max_age.snapshots + rep->max_snapshots.snapshots +
                                         rep->downsample.snapshots + rep->max_bytes.snapshots;
         b->retention_bytes_total += rep->max_age.bytes + rep->max_snapshots.bytes +

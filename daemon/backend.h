@@ -2,7 +2,10 @@
  * backend — the query API's backend (struct cd_api_backend) on top of the daemon's parts: the
  * store's read-only connections for listings, snapshots, raw bytes, series and incidents; the
  * store writer for pins and retention runs; the scrape engine for target health, metrics and
- * "capture now". It adapts their output to the shapes of include/collectord/api.h.
+ * "capture now". It adapts their output to the shapes of include/collectord/api.h. Target health
+ * is the engine's, except that a kind whose newest stored snapshot is that same scrape found
+ * invalid by the parser reports "invalid" (and the target's last_error says why): the engine
+ * hands complete answers over before they are parsed, so only the store knows.
  *
  * Threads: every cd_api_backend function runs on a query-server thread and may block on SQLite
  * (read-only connections from the store's pool) or on the store writer (pin, retention: with a

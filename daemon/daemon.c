@@ -266,6 +266,17 @@ static int start_api(struct cd_daemon *d, const struct cd_config *c, bool inheri
     return 0;
 }
 
+/* The status route names the config file absolutely: "-c collectord.yaml" means little to a
+ * client in another directory. */
+static void set_backend_config(struct cd_daemon *d, const struct cd_config *c)
+{
+    char *abs = realpath(c->file, NULL);
+    if (cd_backend_set_config(d->backend, abs != NULL ? abs : c->file,
+                              cd_clock_wall_ms(&d->clock)) < 0)
+        cd_log_warning(d->log, "status: out of memory recording the config file");
+    free(abs);
+}
+
 /* ---- stopping ----------------------------------------------------------------------------- */
 
 static void close_handle(uv_handle_t *h)
@@ -389,7 +400,7 @@ static void apply_reload(struct cd_daemon *d, struct cd_config *next)
         if (start_api(d, next, false) < 0)
             cd_log_err(d->log, "reload: the query server did not restart");
     }
-    cd_backend_set_config(d->backend, next->file, cd_clock_wall_ms(&d->clock));
+    set_backend_config(d, next);
     cd_log_notice(d->log, "reload: configuration from %s applied (%zu job%s)", next->file,
                   next->n_jobs, next->n_jobs == 1 ? "" : "s");
 }
@@ -597,7 +608,7 @@ static int start(struct cd_daemon *d)
     rc = cd_backend_new(&bd, &d->backend, &err);
     if (rc < 0)
         return rc;
-    cd_backend_set_config(d->backend, c->file, cd_clock_wall_ms(&d->clock));
+    set_backend_config(d, c);
     rc = start_api(d, c, true);
     if (rc < 0)
         return rc;

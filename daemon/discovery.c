@@ -672,8 +672,8 @@ int cd_discovery_check_config(const char *path, bool dump, FILE *out, FILE *erro
             fprintf(errout, "%s\n", diag.lines[i]);
         if (diag.dropped > 0)
             fprintf(errout, "... and %zu more errors\n", diag.dropped);
-        fprintf(errout, "collectord: %s is not valid (%zu error%s)\n", path,
-                diag.n + diag.dropped + (diag.n == 0), diag.n + diag.dropped == 1 ? "" : "s");
+        size_t n = diag.n + diag.dropped + (diag.n == 0);
+        fprintf(errout, "collectord: %s is not valid (%zu error%s)\n", path, n, n == 1 ? "" : "s");
         cd_config_diag_free(&diag);
         return 1;
     }

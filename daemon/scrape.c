@@ -39,6 +39,7 @@ struct kstate {
     /* health, under sc->lock */
     int64_t last_ms;
     int64_t last_duration_ms;
+    uint64_t last_bytes;
     enum cd_snap_status last_status;
     bool ever;
     char *last_error;
@@ -404,6 +405,7 @@ static void update_health(struct cd_scrape *sc, struct run *r)
         ks->ever = true;
         ks->last_ms = s->start_ms;
         ks->last_duration_ms = s->duration_ms;
+        ks->last_bytes = s->raw_len;
         ks->last_status = s->status;
         ts->last_scrape_ms = s->start_ms;
         ts->last_duration_ms = s->duration_ms;
@@ -434,8 +436,13 @@ static void update_health(struct cd_scrape *sc, struct run *r)
         if (s->status == CD_SNAP_OK) {
             recovered(sc, ks);
         } else {
-            char *msg = cd_str_printf("%s: %s", cd_snap_status_name(s->status),
-                                      s->error != NULL ? s->error : "");
+            /* Errors often name their class already ("timeout: ...", "busy: ..."): once. */
+            const char *name = cd_snap_status_name(s->status);
+            const char *e = s->error != NULL ? s->error : "";
+            size_t nl = strlen(name);
+            char *msg = strncmp(e, name, nl) == 0 && e[nl] == ':'
+                            ? cd_str_dup(e)
+                            : cd_str_printf("%s: %s", name, e);
             if (msg != NULL)
                 complain(sc, ks, msg);
             free(msg);
@@ -741,10 +748,15 @@ static void kick(struct cd_scrape *sc)
 static int add_kind(struct cd_scrape *sc, struct tstate *ts, const char *name,
                     const struct cd_kind_spec *spec, struct kstate **out, struct cd_err *err)
 {
+    /* Under the lock: cd_scrape_health() walks ts->kinds from other threads, and a capture
+     * adds on-demand kinds to targets already listed. */
+    pthread_mutex_lock(&sc->lock);
     struct kstate **v = realloc(ts->kinds, (ts->n_kinds + 1) * sizeof(*v));
+    if (v != NULL)
+        ts->kinds = v;
+    pthread_mutex_unlock(&sc->lock);
     if (v == NULL)
         return cd_err_set(err, -ENOMEM, "scrape: out of memory");
-    ts->kinds = v;
     struct kstate *ks = calloc(1, sizeof(*ks));
     if (ks == NULL)
         return cd_err_set(err, -ENOMEM, "scrape: out of memory");
@@ -767,7 +779,9 @@ static int add_kind(struct cd_scrape *sc, struct tstate *ts, const char *name,
         kstate_free(ks);
         return rc;
     }
+    pthread_mutex_lock(&sc->lock);
     ts->kinds[ts->n_kinds++] = ks;
+    pthread_mutex_unlock(&sc->lock);
     if (out != NULL)
         *out = ks;
     return 0;
@@ -1260,6 +1274,8 @@ int cd_scrape_health(struct cd_scrape *sc, struct cd_scrape_health **out)
             k->interval_ms = ks->scheduled ? ks->spec->interval_ms : 0;
             k->last_ms = ks->last_ms;
             k->last_duration_ms = ks->last_duration_ms;
+            k->last_size_bytes = (int64_t)ks->last_bytes;
+            k->seconds = ks->spec != NULL ? ks->spec->seconds : 0;
             k->last_status = ks->ever ? cd_str_dup(cd_snap_status_name(ks->last_status)) : NULL;
             k->last_error = cd_str_dup(ks->last_error);
             k->consecutive_failures = ks->failures;

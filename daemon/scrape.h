@@ -130,7 +130,9 @@ struct cd_scrape_kind_health {
     int64_t interval_ms;
     int64_t last_ms; /* wall ms of the last finished scrape's start, 0 = never */
     int64_t last_duration_ms;
-    char *last_status; /* cd_snap_status_name, NULL = never */
+    int64_t last_size_bytes; /* bytes the last finished scrape kept (its size_bytes) */
+    int seconds;             /* how long the target takes (CPU profile, trace); 0 = instant */
+    char *last_status;       /* cd_snap_status_name, NULL = never */
     char *last_error;
     int consecutive_failures;
     int64_t next_ms; /* wall ms of the next slot, 0 = not scheduled */

@@ -1276,7 +1276,10 @@ static void *writer_main(void *arg)
         if (!stopping && retention_is_due(st)) {
             struct cd_retention_report rep;
             do_retention(st, false, &rep);
+            /* Under mu: the status route reads it. */
+            pthread_mutex_lock(&st->mu);
             st->next_retention_mono = cd_clock_mono_ms(st->clock) + st->opts.retention.interval_ms;
+            pthread_mutex_unlock(&st->mu);
         }
         pthread_mutex_lock(&st->mu);
         if (st->stopping && mono_ns() > st->stop_deadline_ns)
@@ -1769,7 +1772,7 @@ static json_t *jparse(const char *text)
     return j != NULL ? j : jstr(text);
 }
 
-/* A summaries.json column: text, or (schema 3) a zstd frame of the text. A frame that does not
+/* A summaries.json column: text, or (schema 4) a zstd frame of the text. A frame that does not
  * decode is reported in place of the summary rather than failing the whole snapshot. */
 static json_t *summary_column(sqlite3_stmt *q, int col)
 {
@@ -2235,7 +2238,7 @@ static int snapshot_row(struct cd_store_reader *r, const char *sql, int64_t id, 
 int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struct cd_err *err)
 {
     sqlite3_stmt *q = NULL;
-    json_t *row = NULL, *names = NULL;
+    json_t *row = NULL, *names = NULL, *series = NULL;
     int rc = rbegin(r, err);
     if (rc < 0)
         return rc;
@@ -2277,6 +2280,34 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
         goto fail;
     }
     sqlite3_finalize(q);
+    q = NULL;
+    /* The numbers taken from its summary (series_by_snapshot). */
+    series = json_array();
+    rc = rprepare(r,
+                  "SELECT n.name, x.value FROM series x JOIN series_names n ON n.id = x.name_id "
+                  "WHERE x.snapshot_id = ?1 ORDER BY n.name",
+                  &q, err);
+    if (rc < 0)
+        goto fail;
+    sqlite3_bind_int64(q, 1, id);
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (jappend(series, json_pack("{s:o,s:f}", "name", jcol_text(q, 0), "value",
+                                      sqlite3_column_double(q, 1))) < 0) {
+            rc = cd_err_set(err, -ENOMEM, "store: out of memory");
+            goto fail;
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        rc = rfail(r, rc, "read series", err);
+        goto fail;
+    }
+    rc = jset(row, "series", series);
+    series = NULL;
+    if (rc < 0) {
+        rc = cd_err_set(err, -ENOMEM, "store: out of memory");
+        goto fail;
+    }
+    sqlite3_finalize(q);
     rend(r);
     *out = row;
     return 0;
@@ -2284,6 +2315,7 @@ fail:
     sqlite3_finalize(q);
     rend(r);
     json_decref(names);
+    json_decref(series);
     json_decref(row);
     return rc;
 }
@@ -2689,8 +2721,8 @@ int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *e
         return cd_err_set(err, -ENOMEM, "store: out of memory");
     int rc = rprepare(r,
                       "SELECT i.name, i.created_ms, count(s.id), total(s.stored_bytes), "
-                      "min(s.start_ms), max(s.start_ms), count(DISTINCT s.target_id) "
-                      "FROM incidents i "
+                      "min(s.start_ms), max(s.start_ms), total(s.raw_bytes), "
+                      "count(DISTINCT s.target_id) FROM incidents i "
                       "LEFT JOIN incident_snapshots x ON x.incident_id = i.id "
                       "LEFT JOIN snapshots s ON s.id = x.snapshot_id "
                       "GROUP BY i.id ORDER BY i.created_ms DESC, i.id DESC",
@@ -2698,9 +2730,9 @@ int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *e
     if (rc < 0)
         goto fail;
     static const struct jcol cols[] = {
-        {"name", J_TEXT},   {"created_ms", J_INT},       {"snapshots", J_INT},
-        {"bytes", J_INT},   {"first_ms", J_INT_OR_NULL}, {"last_ms", J_INT_OR_NULL},
-        {"targets", J_INT},
+        {"name", J_TEXT},     {"created_ms", J_INT},       {"snapshots", J_INT},
+        {"bytes", J_INT},     {"first_ms", J_INT_OR_NULL}, {"last_ms", J_INT_OR_NULL},
+        {"raw_bytes", J_INT}, {"targets", J_INT},
     };
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         json_t *o = json_object();
@@ -2823,7 +2855,7 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
     if (rc < 0)
         goto fail;
     int64_t page_size = 0, pages = 0, freelist = 0, version = 0, targets = 0, incidents = 0;
-    int64_t blobs = 0, blob_bytes = 0, blob_raw = 0, total = 0;
+    int64_t blobs = 0, blob_bytes = 0, blob_raw = 0, total = 0, pinned = 0, oldest = 0, newest = 0;
     struct {
         const char *sql;
         int64_t *v;
@@ -2837,6 +2869,10 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
         {"SELECT blobs FROM blob_totals", &blobs},
         {"SELECT stored_bytes FROM blob_totals", &blob_bytes},
         {"SELECT raw_bytes FROM blob_totals", &blob_raw},
+        /* Index walks: snapshots_protected (partial) and snapshots_by_time. */
+        {"SELECT count(*) FROM snapshots WHERE pinned <> 0 OR incidents > 0", &pinned},
+        {"SELECT min(start_ms) FROM snapshots", &oldest},
+        {"SELECT max(start_ms) FROM snapshots", &newest},
     };
     for (size_t i = 0; i < sizeof(ones) / sizeof(ones[0]); i++) {
         rc = query_i64(r->db, st->path, ones[i].sql, ones[i].v, err);
@@ -2877,11 +2913,17 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
         "last_error", st->last_error[0] != '\0' ? jstr(st->last_error) : json_null(),
         "last_error_ms", st->last_error[0] != '\0' ? json_integer(st->last_error_ms) : json_null());
     json_t *last = st->have_report ? cd_retention_report_json(&st->last_report) : json_null();
+    int64_t next_run = 0;
+    if (st->opts.retention.interval_ms > 0 && cd_retention_policy_active(&st->opts.retention))
+        next_run =
+            cd_clock_wall_ms(st->clock) + (st->next_retention_mono - cd_clock_mono_ms(st->clock));
     pthread_mutex_unlock(&st->mu);
     json_t *retention = policy_json(&st->opts.retention);
     int bad = queue == NULL || writer == NULL || last == NULL || retention == NULL;
-    if (!bad)
+    if (!bad) {
         bad |= jset(retention, "last_run", json_incref(last));
+        bad |= jset(retention, "next_run_ms", next_run > 0 ? json_integer(next_run) : json_null());
+    }
     json_decref(last);
     bad |= jset(res, "path", json_string(st->path));
     bad |= jset(res, "file_bytes", json_integer(file_size(st->path, "")));
@@ -2891,6 +2933,9 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
     bad |= jset(res, "freelist_pages", json_integer(freelist));
     bad |= jset(res, "schema_version", json_integer(version));
     bad |= jset(res, "snapshots", json_integer(total));
+    bad |= jset(res, "pinned", json_integer(pinned));
+    bad |= jset(res, "oldest_ms", oldest > 0 ? json_integer(oldest) : json_null());
+    bad |= jset(res, "newest_ms", newest > 0 ? json_integer(newest) : json_null());
     bad |= jset(res, "by_status", by_status);
     by_status = NULL;
     bad |= jset(res, "targets", json_integer(targets));

@@ -142,7 +142,7 @@ extern const size_t cd_store_n_migrations;
 #define CD_STORE_ZSTD_LEVEL     3
 #define CD_STORE_ZSTD_BIG       (1u << 20)
 #define CD_STORE_ZSTD_LEVEL_BIG 1
-/* Summaries of at least this many bytes are stored zstd-compressed (schema 3); reading one back
+/* Summaries of at least this many bytes are stored zstd-compressed (schema 4); reading one back
  * refuses to inflate past CD_STORE_SUMMARY_MAX_BYTES. */
 #define CD_STORE_SUMMARY_MIN_ZSTD  512
 #define CD_STORE_SUMMARY_MAX_BYTES (64u << 20)
@@ -244,8 +244,8 @@ struct cd_store_query {
 int cd_store_list(struct cd_store_reader *r, const struct cd_store_query *q, json_t **out,
                   struct cd_err *err);
 
-/* One snapshot: the listing row plus "request", "summary" (the parsed summary JSON, or null) and
- * "incident_names" (array). -ENOENT. */
+/* One snapshot: the listing row plus "request", "summary" (the parsed summary JSON, or null),
+ * "incident_names" (array) and "series" ([{name, value}] taken from its summary). -ENOENT. */
 int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struct cd_err *err);
 
 /* One snapshot's raw bytes, exactly as received. */
@@ -281,7 +281,8 @@ int cd_store_targets(struct cd_store_reader *r, json_t **out, struct cd_err *err
 int cd_store_series(struct cd_store_reader *r, const struct cd_store_query *q, const char *name,
                     int limit, json_t **out, struct cd_err *err);
 
-/* [{name, created_ms, snapshots, bytes, first_ms, last_ms}], newest incident first. */
+/* [{name, created_ms, snapshots, bytes (stored), first_ms, last_ms, raw_bytes (as received),
+ * targets (distinct)}], newest incident first. */
 int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *err);
 
 /* Every snapshot of an incident, for bundle export: *out = {name, created_ms, snapshots: [listing
@@ -290,10 +291,13 @@ int cd_store_incident_snapshots(struct cd_store_reader *r, const char *name, jso
                                 struct cd_err *err);
 
 /* Database and writer figures: path, file_bytes, wal_bytes, page_size, pages, freelist_pages,
- * schema_version, snapshots, by_status {status: {snapshots, bytes}}, targets, incidents, blobs,
+ * schema_version, snapshots, pinned (protected: by hand or in an incident), oldest_ms and
+ * newest_ms (start times, null when empty), by_status {status: {snapshots, bytes}}, targets,
+ * incidents, blobs,
  * blob_bytes, blob_raw_bytes, queue {snapshots, bytes, max_snapshots, max_bytes, rejected},
  * writer {batches, committed, metadata_only, failed, bytes, disk_full, last_error,
- * last_error_ms}, retention {policy..., last_run (report or null)}. */
+ * last_error_ms}, retention {policy..., last_run (report or null), next_run_ms (wall clock, null
+ * when retention does not run on its own)}. */
 int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err);
 
 /* ---- helpers shared with retention.c --------------------------------------------------------- */

@@ -87,6 +87,8 @@
  *       "sha256": "<64 hex>" | null,           of the raw bytes
  *       "pinned": true, "incident": "outage-42" | null,
  *       "on_demand": false,                    true when taken by a capture
+ *       "scheduled", "scheduled_unix_ms",      the slot a scheduled scrape was due (its start
+ *                                              is "time"); null for captures
  *       "parse_error": null | "..." }
  *
  *   SNAPSHOT DETAIL = SNAPSHOT plus

@@ -695,7 +695,7 @@ static void test_queue_full(void **state)
     st_done_free(&d);
 }
 
-/* Large summaries are stored as zstd frames (schema 3) and come back as the same JSON; small ones
+/* Large summaries are stored as zstd frames (schema 4) and come back as the same JSON; small ones
  * stay text. */
 static void test_summary_compressed(void **state)
 {
