@@ -569,6 +569,8 @@ static int be_unpin(void *ctx, int64_t id, json_t **out, struct cd_err *err)
     return be_snapshot(ctx, id, out, err);
 }
 
+static int db_stats(struct cd_backend *b, json_t **out, struct cd_err *err);
+
 static json_t *retention_json(const struct cd_retention_report *r)
 {
     uint64_t snaps = r->max_age.snapshots + r->max_snapshots.snapshots + r->downsample.snapshots +
@@ -598,7 +600,16 @@ static int be_retention_run(void *ctx, bool dry_run, json_t **out, struct cd_err
     if (rc < 0)
         return rc;
     *out = retention_json(&rep);
-    return *out != NULL ? 0 : nomem(err);
+    if (*out == NULL)
+        return nomem(err);
+    /* What retention may never touch, for the operator weighing max_bytes against incidents. */
+    json_t *db = NULL;
+    struct cd_err ignored;
+    cd_err_init(&ignored);
+    if (db_stats(b, &db, &ignored) == 0)
+        json_object_set(*out, "kept_pinned", json_object_get(db, "pinned"));
+    json_decref(db);
+    return 0;
 }
 
 /* ---- capture now -------------------------------------------------------------------------- */

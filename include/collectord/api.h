@@ -194,9 +194,11 @@
  *     { "dry_run": true, "deleted_snapshots": 120, "deleted_bytes": 123456789,
  *       "kept_pinned": 17, "by_rule": {"max_age": 100, "max_bytes": 0,
  *       "max_snapshots_per_target": 0, "downsample": 20},
- *       "database_size_bytes": 987654321, "duration_ms": 420,
- *       "candidates": [ {"id", "target", "kind", "time", "time_unix_ms", "size_bytes",
- *                        "rule"} ... ] }       dry run: the first CD_API_RETENTION_CANDIDATES
+ *       "database_size_bytes": 987654321, "database_size_before_bytes": 998877665,
+ *       "duration_ms": 420, "started", "started_unix_ms", "complete": true,
+ *       "max_bytes_unmet": false, "error": null }
+ *     kept_pinned: snapshots protected by a pin or an incident (never deleted); a dry run
+ *     reports the same counts a real run would delete, and an estimated database size.
  *     409 when a run is already in progress.
  *
  *   GET /metrics  (no /api/v1 prefix)
@@ -234,7 +236,6 @@
 #define CD_API_MAX_LIST_LIMIT        100000 /* ceiling of the configurable max_page_size */
 #define CD_API_DEFAULT_SERIES_POINTS 10000
 #define CD_API_MAX_SERIES_POINTS     100000
-#define CD_API_RETENTION_CANDIDATES  100
 
 /* Capture request bounds. */
 #define CD_API_CAPTURE_MAX_KINDS    16
