@@ -1508,6 +1508,150 @@ static int cmd_incidents(struct ctl *ctl, int argc, char **argv)
     return EXIT_OK;
 }
 
+/* ---- series ------------------------------------------------------------------------------- */
+
+/* Eight levels of a sparkline, lowest to highest (UTF-8 block elements). */
+static const char *const spark_levels[] = {"\u2581", "\u2582", "\u2583", "\u2584",
+                                           "\u2585", "\u2586", "\u2587", "\u2588"};
+
+/* width cells summarising points (each cell the mean of its share of the points). */
+static void sparkline(char *dst, size_t size, const json_t *points, int width, double lo, double hi)
+{
+    size_t n = json_array_size(points), off = 0;
+    dst[0] = '\0';
+    if (n == 0 || width <= 0)
+        return;
+    int cells = n < (size_t)width ? (int)n : width;
+    for (int c = 0; c < cells; c++) {
+        size_t a = (size_t)c * n / (size_t)cells, b = (size_t)(c + 1) * n / (size_t)cells;
+        double sum = 0;
+        for (size_t i = a; i < b; i++)
+            sum += json_number_value(json_object_get(json_array_get(points, i), "value"));
+        double v = b > a ? sum / (double)(b - a) : lo;
+        int level = hi > lo ? (int)((v - lo) / (hi - lo) * 7.0 + 0.5) : 0;
+        level = level < 0 ? 0 : level > 7 ? 7 : level;
+        int w = snprintf(dst + off, size - off, "%s", spark_levels[level]);
+        if (w < 0 || (size_t)w >= size - off)
+            break;
+        off += (size_t)w;
+    }
+}
+
+static int cmd_series(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option lo[] = {COMMON_LONGOPTS,
+                                       {"target", required_argument, NULL, 't'},
+                                       {"since", required_argument, NULL, 's'},
+                                       {"until", required_argument, NULL, 'u'},
+                                       {"limit", required_argument, NULL, 'n'},
+                                       {"points", no_argument, NULL, 'p'},
+                                       {0}};
+    const char *target = NULL, *since = "1h", *until = NULL, *limit = NULL;
+    bool all_points = false;
+    int c;
+    while ((c = next_opt(ctl, argc, argv, "o:ht:s:u:n:p", lo)) != -1) {
+        if (c >= 1000)
+            return c - 1000;
+        if (c == 'h')
+            return command_help("series");
+        if (c == 'o' && parse_output(ctl, optarg) != 0)
+            return EXIT_USAGE;
+        if (c == 't')
+            target = optarg;
+        if (c == 's')
+            since = optarg;
+        if (c == 'u')
+            until = optarg;
+        if (c == 'n')
+            limit = optarg;
+        if (c == 'p')
+            all_points = true;
+    }
+    if (optind >= argc)
+        return usage_error(ctl, "series needs a NAME, e.g. goroutine.count or heap.inuse_space");
+    const char *name = argv[optind++];
+    if (optind < argc)
+        return usage_error(ctl, "unexpected argument '%s'", argv[optind]);
+    const char *q[] = {"name",  name,  "target", target, "since", since,
+                       "until", until, "limit",  limit,  NULL};
+    struct cd_client_response r = {0};
+    int rc = request(ctl, "GET", "/series", q, NULL, &r);
+    if (rc != 0)
+        return rc;
+    if (ctl->out == OUT_JSON) {
+        print_body(&r);
+        cd_client_response_free(&r);
+        return EXIT_OK;
+    }
+    const json_t *series = json_object_get(r.json, "series");
+    size_t n = json_array_size(series);
+    if (n == 0) {
+        printf("no points of %s since %s (names are <kind>.<series>: goroutine.count, "
+               "heap.inuse_space, memstats.heap_alloc, ...)\n",
+               name, since);
+        cd_client_response_free(&r);
+        return EXIT_OK;
+    }
+    caption(ctl,
+            "%s since %s, %zu target%s (TREND: oldest to newest, scaled to each target's own "
+            "min..max)%s",
+            name, since, n, n == 1 ? "" : "s",
+            json_is_true(json_object_get(r.json, "truncated")) ? "; cut at --limit points" : "");
+    struct cd_table t;
+    cd_table_init(&t);
+    cd_table_add_col(&t, "INSTANCE", CD_TABLE_LEFT, 8, 28);
+    cd_table_add_col(&t, "POINTS", CD_TABLE_RIGHT, 3, 6);
+    cd_table_add_col(&t, "MIN", CD_TABLE_RIGHT, 3, 10);
+    cd_table_add_col(&t, "MAX", CD_TABLE_RIGHT, 3, 10);
+    cd_table_add_col(&t, "LAST", CD_TABLE_RIGHT, 4, 10);
+    cd_table_add_col(&t, "TREND", CD_TABLE_LEFT, 5, 0);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *s = json_array_get(series, i);
+        const json_t *pts = json_object_get(s, "points");
+        size_t np = json_array_size(pts);
+        double lo_v = 0, hi_v = 0, last = 0;
+        for (size_t k = 0; k < np; k++) {
+            double v = json_number_value(json_object_get(json_array_get(pts, k), "value"));
+            if (k == 0 || v < lo_v)
+                lo_v = v;
+            if (k == 0 || v > hi_v)
+                hi_v = v;
+            last = v;
+        }
+        char count[24], smin[32], smax[32], slast[32], trend[24 * 4 * 3];
+        snprintf(count, sizeof(count), "%zu", np);
+        json_t *jv = json_real(lo_v);
+        cd_render_value(smin, sizeof(smin), name, jv, ctl->now_ms);
+        json_real_set(jv, hi_v);
+        cd_render_value(smax, sizeof(smax), name, jv, ctl->now_ms);
+        json_real_set(jv, last);
+        cd_render_value(slast, sizeof(slast), name, jv, ctl->now_ms);
+        json_decref(jv);
+        sparkline(trend, sizeof(trend), pts, 24, lo_v, hi_v);
+        const char *inst = mstr(s, "instance") ? mstr(s, "instance") : mstr(s, "target");
+        const char *cells[] = {or_dash(inst), count, smin, smax, slast, trend};
+        cd_table_add_row(&t, cells);
+    }
+    cd_table_print(&t, stdout, ctl->width);
+    cd_table_free(&t);
+    if (all_points) {
+        for (size_t i = 0; i < n; i++) {
+            const json_t *s = json_array_get(series, i);
+            printf("\n%s\n", or_dash(mstr(s, "target")));
+            const json_t *pts = json_object_get(s, "points");
+            for (size_t k = 0; k < json_array_size(pts); k++) {
+                const json_t *p = json_array_get(pts, k);
+                char when[40], val[32];
+                cd_render_clock(when, sizeof(when), mint(p, "time_unix_ms", 0), ctl->now_ms);
+                cd_render_value(val, sizeof(val), name, json_object_get(p, "value"), ctl->now_ms);
+                printf("  %-20s %s\n", when, val);
+            }
+        }
+    }
+    cd_client_response_free(&r);
+    return EXIT_OK;
+}
+
 /* ---- prune -------------------------------------------------------------------------------- */
 
 static int cmd_prune(struct ctl *ctl, int argc, char **argv)
@@ -1836,6 +1980,14 @@ static const struct command commands[] = {
      "incidents [-o table|json]",
      "The incidents, newest first: named sets of pinned snapshots, with their size and the\n"
      "local times of their first and last snapshot. collectorctl export NAME downloads one.\n"},
+    {"series", cmd_series, "numbers from summaries over time (goroutines, heap, GC)",
+     "series NAME [--target ID|ADDRESS] [--since TIME] [--until TIME] [--limit N] [--points] "
+     "[-o table|json]",
+     "Numbers taken from every stored summary, per target: NAME is <kind>.<series>, e.g.\n"
+     "goroutine.count, heap.inuse_space, allocs.alloc_space, memstats.heap_alloc,\n"
+     "memstats.num_gc, stats.goroutines, goroutine_dump.count, trace.gc_count. The table shows\n"
+     "each target's point count, min, max and last value and a trend line over the window\n"
+     "(--since, default 1h; times as for snapshots); --points prints every point too.\n"},
     {"export", cmd_export, "an incident as a tar.gz of raw files and a manifest",
      "export INCIDENT [-o FILE|-] [--force]",
      "Downloads an incident as a tar.gz: every snapshot's exact bytes, manifest.json (targets,\n"
