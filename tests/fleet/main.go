@@ -78,7 +78,7 @@ func run() int {
 	fs.BoolVar(&o.noGops, "no-gops", false, "do not run the gops agent")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:0", "listen address for net/http/pprof")
 	fs.IntVar(&o.ports, "ports", 1, fmt.Sprintf("pprof listeners per target process (1..%d); each is listed as its own target (benchmarks: many endpoints on few cores)", maxPorts))
-	fs.StringVar(&o.arrivals, "arrivals", "", "append one line per HTTP request to this file when it arrives: Unix time in ns, a space, the path (benchmarks: when did a scraper really start)")
+	fs.StringVar(&o.arrivals, "arrivals", "", "append one line per HTTP request to this file when it arrives: Unix time in ns, a space, the request URI (benchmarks: when did a scraper really start)")
 	fs.IntVar(&o.deadlockN, "deadlock-n", 8, "goroutines stuck in sync.(*Mutex).Lock in the deadlock workload")
 	fs.IntVar(&o.leakRate, "leak-rate", 20, "goroutines leaked per second in the leak workload")
 	fs.DurationVar(&o.exitAfter, "exit-after", 0, "exit on its own after this long (0 = run until signalled)")

@@ -144,7 +144,7 @@ func runTarget(o *options, workload, hostile string) int {
 	return stop()
 }
 
-// arrivalLog appends "<unix ns> <path>\n" for each request before serving it. One write per
+// arrivalLog appends "<unix ns> <path?query>\n" for each request before serving it. One write per
 // line on an O_APPEND file: lines from several processes sharing the file never interleave.
 type arrivalLog struct {
 	f    *os.File
@@ -152,7 +152,7 @@ type arrivalLog struct {
 }
 
 func (a *arrivalLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	a.f.WriteString(fmt.Sprintf("%d %s\n", time.Now().UnixNano(), r.URL.Path))
+	a.f.WriteString(fmt.Sprintf("%d %s\n", time.Now().UnixNano(), r.URL.RequestURI()))
 	a.next.ServeHTTP(w, r)
 }
 
