@@ -398,7 +398,7 @@ static struct MHD_Response *error_response(const struct reply *r)
 {
     json_t *doc = json_pack("{s:s, s:s, s:i}", "error", r->msg[0] ? r->msg : "error", "code",
                             cd_apiwire_status_code(r->status), "status", r->status);
-    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(doc);
     struct cd_buf b;
     cd_buf_init(&b, 0);
@@ -435,7 +435,7 @@ static enum MHD_Result send_reply(struct req *q, struct MHD_Connection *c, struc
         struct cd_buf b;
         cd_buf_init(&b, api->lim.max_response_bytes);
         struct dump_ctx d = {&b, false};
-        int rc = json_dump_callback(r->json, dump_cb, &d, JSON_COMPACT);
+        int rc = json_dump_callback(r->json, dump_cb, &d, JSON_COMPACT | JSON_REAL_PRECISION(12));
         if (rc == 0)
             rc = cd_buf_append(&b, "\n", 1);
         if (rc != 0) {

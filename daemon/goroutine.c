@@ -1005,6 +1005,36 @@ static json_t *counts_json(const struct gr_table *t, const char *key, size_t lim
     return arr;
 }
 
+/* {"chan receive": 12, "running": 1}: states by count, largest first (insertion order). The
+ * keys are the sanitized status texts; two that sanitize alike share their entry. */
+static json_t *states_json(const struct cd_goroutine *g)
+{
+    json_t *obj = json_object();
+    void **v = table_sorted(&g->states, cmp_count);
+    int bad = obj == NULL || v == NULL;
+    for (size_t i = 0; !bad && i <= g->states.n; i++) {
+        size_t count = i < g->states.n ? ((const struct gr_count *)v[i])->count : g->states_other;
+        if (count == 0)
+            continue;
+        json_t *key = i < g->states.n ? span_json(((const struct gr_count *)v[i])->key)
+                                      : json_string("other");
+        bad |= key == NULL;
+        if (bad)
+            break;
+        const char *k = json_string_value(key);
+        json_t *prev = json_object_get(obj, k);
+        json_int_t sum = (json_int_t)count + (prev ? json_integer_value(prev) : 0);
+        bad |= cd_textscan_jset(obj, k, json_integer(sum));
+        json_decref(key);
+    }
+    free(v);
+    if (bad) {
+        json_decref(obj);
+        return NULL;
+    }
+    return obj;
+}
+
 static json_t *group_json(const struct cd_goroutine *g, const struct gr_group *gr)
 {
     json_t *o = json_object(), *states = json_array(), *frames = json_array();
@@ -1024,6 +1054,11 @@ static json_t *group_json(const struct cd_goroutine *g, const struct gr_group *g
             bad |= cd_textscan_jset(s, "state", json_string("other")) |
                    cd_textscan_jset(s, "count", json_integer((json_int_t)gr->other_states));
     }
+    size_t top = 0;
+    for (size_t i = 1; i < gr->n_states; i++)
+        if (gr->state_counts[i] > gr->state_counts[top])
+            top = i;
+    bad |= cd_textscan_jset(o, "state", gr->n_states ? span_json(gr->states[top]) : json_null());
     bool waits = !g->debug1 && gr->wait_min != INT64_MAX;
     bad |= cd_textscan_jset(o, "wait_minutes_min", json_integer(waits ? gr->wait_min : 0));
     bad |= cd_textscan_jset(o, "wait_minutes_max", json_integer(waits ? gr->wait_max : 0));
@@ -1295,8 +1330,7 @@ static json_t *build_json(struct cd_goroutine *g)
     bad |= cd_textscan_jset(root, "examined", json_integer((json_int_t)g->examined));
     bad |= cd_textscan_jset(root, "truncated", json_boolean(g->truncated_text || g->stopped));
     bad |= cd_textscan_jset(root, "unparsed_lines", json_integer((json_int_t)g->unparsed));
-    bad |= cd_textscan_jset(root, "states",
-                            counts_json(&g->states, "state", SIZE_MAX, g->states_other));
+    bad |= cd_textscan_jset(root, "states", states_json(g));
     bad |= cd_textscan_jset(root, "classes", classes_json(g));
     bad |= cd_textscan_jset(root, "wait_minutes", buckets_json(g));
     bad |= cd_textscan_jset(root, "max_wait_minutes", json_integer(g->max_wait));

@@ -29,14 +29,15 @@
  *     "total": N,                        // debug1: the header's total
  *     "examined": n,                     // goroutines read (debug1: covered by the records read)
  *     "truncated": bool, "unparsed_lines": n,
- *     "states": [{"state": "chan receive", "count": n}],   // by count; debug1: []
+ *     "states": {"chan receive": n, "running": n},  // by count, largest first; debug1: {}
  *     "classes": {"running", "runnable", "syscall", "blocked", "other"},  // debug1: null
  *     "wait_minutes": [{"bucket": "<1" | "1-4" | "5-14" | "15-59" | "60-239" | "240+",
  *                       "count": n}],    // all six buckets, in this order
  *     "max_wait_minutes": n,
  *     "locked_to_thread": n,
  *     "groups_total": n, "groups_other": n,
- *     "groups": [{"count": n, "states": [{"state", "count"}], "wait_minutes_min": n,
+ *     "groups": [{"count": n, "state": "chan receive" | null (debug1),  // the commonest
+ *                 "states": [{"state", "count"}], "wait_minutes_min": n,
  *                 "wait_minutes_max": n, "locked": n, "depth": n, "elided": bool,
  *                 "frames": [{"function", "file", "line"}],       // up to 10, innermost first
  *                 "created_by": {"function", "file", "line"} | null,

@@ -66,7 +66,7 @@ int cd_snapshot_take_summary(struct cd_snapshot *s, struct cd_summary *sum)
 {
     char *text = NULL;
     if (sum->json != NULL) {
-        text = json_dumps(sum->json, JSON_COMPACT);
+        text = json_dumps(sum->json, JSON_COMPACT | JSON_REAL_PRECISION(12));
         if (text == NULL)
             return -ENOMEM;
     }
