@@ -231,11 +231,21 @@ int main(int argc, char **argv)
            (long long)dbl.n, (long long)dbl.ok,
            dbl.n ? 100.0 * (double)dbl.within / (double)dbl.n : 0,
            dbl.n ? (double)dbl.late_sum / (double)dbl.n : 0, (long long)dbl.late_max);
-    printf("machine: %.1f%% busy over the window (both cores); the fleet's 10 Go processes used "
-           "%.1f%% of one core serving the profiles; collectord's loop thread waited %.2f s on "
-           "the run queue (CPU contention, not its own work)\n",
+    printf("machine: %.1f%% busy over the window (both cores): collectord %.1f%%, the fleet's Go "
+           "processes %.1f%% (serving the profiles), everything else %.1f%% of one core; "
+           "collectord's loop thread waited %.2f s on the run queue\n",
            mtotal1 > mtotal0 ? 100.0 * (mbusy1 - mbusy0) / (mtotal1 - mtotal0) : 0,
-           100.0 * (fleet1 - fleet0) / wall, runq1 - runq0);
+           100.0 * cpu / wall, 100.0 * (fleet1 - fleet0) / wall,
+           100.0 * ((mbusy1 - mbusy0) - cpu - (fleet1 - fleet0)) / wall, runq1 - runq0);
+    size_t qi;
+    json_t *qv;
+    json_array_foreach(json_object_get(status, "queues"), qi, qv)
+    {
+        printf("collectord: queue %s: %lld of %lld at the end of the window\n",
+               json_string_value(json_object_get(qv, "name")),
+               (long long)json_integer_value(json_object_get(qv, "depth")),
+               (long long)json_integer_value(json_object_get(qv, "capacity")));
+    }
     json_t *db = json_object_get(status, "database");
     printf("collectord: database %.1f MiB, %lld snapshots in all\n",
            (double)json_integer_value(json_object_get(db, "size_bytes")) / 1048576.0,
