@@ -10,6 +10,7 @@
  * Then the real collectord opens it and scrapes the same 1,000 targets x 3 kinds every 10 s,
  * adding to it. Three windows of --seconds each, after a warm-up:
  *   quiet:   scraping only;
+ *   (then one client alone for a quarter of a window: service times without queueing)
  *   clients: 50 threads, each a keep-alive libcurl connection to the Unix socket (as
  *            collectorctl does), in a closed loop without pause: 1 in 10 requests is
  *            GET /api/v1/targets, the others GET /api/v1/snapshots?target=<address>&limit=100 of
@@ -468,7 +469,10 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     struct side http = {.socket = d.socket, .fleet = &fleet};
-    struct figures fh, fs;
+    struct figures fh, fs, f1;
+    /* Service times without queueing first: one client, a quarter of a window. */
+    run_clients(&http, 1, seconds / 4 > 0 ? seconds / 4 : 1, true, &f1, "collectord API, 1 client");
+    bu_lateness_read(&k, &l1);
     double cpu0 = bu_proc_cpu_s(d.pid);
     run_clients(&http, clients, seconds, true, &fh, "collectord API");
     double cpu1 = bu_proc_cpu_s(d.pid);
