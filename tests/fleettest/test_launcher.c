@@ -397,7 +397,7 @@ static void test_ports(void **st)
         long long ns = 0;
         char path[64];
         assert_int_equal(sscanf(line, "%lld %63s", &ns, path), 2);
-        assert_string_equal(path, "/debug/pprof/heap");
+        assert_string_equal(path, "/debug/pprof/heap?debug=1"); /* path and query */
         assert_true(ns / 1000000 >= t0 - 1000 && ns / 1000000 <= t1 + 1000);
         lines++;
         line = nl + 1;

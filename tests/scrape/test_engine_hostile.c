@@ -503,9 +503,12 @@ static void test_connection_reuse(void **state)
     struct want w = {&f, 8};
     assert_true(eu_run_until(&f.loop, have_n, &w, 5000));
     assert_int_equal(atomic_load(&f.hs->http_conns), 1);
-    /* Absolute deadlines: consecutive scheduled slots exactly one interval apart. */
-    for (size_t i = 1; i < f.sink.n; i++)
-        assert_int_equal(f.sink.v[i]->scheduled_ms - f.sink.v[i - 1]->scheduled_ms, 100);
+    /* Absolute deadlines: consecutive scheduled slots a whole number of intervals apart (no
+     * drift; a slot missed on a loaded machine is skipped, not shifted). */
+    for (size_t i = 1; i < f.sink.n; i++) {
+        int64_t gap = f.sink.v[i]->scheduled_ms - f.sink.v[i - 1]->scheduled_ms;
+        assert_true(gap > 0 && gap % 100 == 0);
+    }
     fx_stop(&f);
 }
 
