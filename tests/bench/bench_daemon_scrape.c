@@ -24,6 +24,7 @@
  *
  * Usage: bench_daemon_scrape [--seconds 300] [--targets 1000] [--procs 10] [--peer-ticks 6]
  *                            [--warmup 20] [--peer xargs|parallel|both|none]
+ *                            [--ingest-queue-bytes SIZE]   (limits.ingest_queue_bytes, e.g. 16MiB)
  */
 #include "benchutil.h"
 #include "cdtest.h"
@@ -108,11 +109,15 @@ static void print_peer(const char *name, const struct bu_peer_result *p, double 
 int main(int argc, char **argv)
 {
     int seconds = 300, n_targets = 1000, procs = 10, peer_ticks = 6, warmup = 20;
-    const char *peer = "both";
+    const char *peer = "both", *queue_bytes = NULL;
     for (int i = 1; i + 1 < argc; i += 2) {
         int v = 0;
         if (strcmp(argv[i], "--peer") == 0) {
             peer = argv[i + 1];
+            continue;
+        }
+        if (strcmp(argv[i], "--ingest-queue-bytes") == 0) {
+            queue_bytes = argv[i + 1];
             continue;
         }
         if (cd_str_to_int(argv[i + 1], 0, 1000000, &v) < 0) {
@@ -165,6 +170,14 @@ int main(int argc, char **argv)
                                                  "        cpu: {enabled: false}\n"
                                                  "        mutex: {enabled: false}\n"
                                                  "        block: {enabled: false}\n");
+    if (queue_bytes != NULL) {
+        /* limits.ingest_queue_bytes: how much scraped data may wait for the parsers */
+        char *at = strstr(cfg, "limits:\n");
+        char *with = cd_str_printf("%.*slimits:\n  ingest_queue_bytes: %s\n%s", (int)(at - cfg),
+                                   cfg, queue_bytes, at + strlen("limits:\n"));
+        free(cfg);
+        cfg = with;
+    }
     cdt_daemon_write_config(&d, cfg);
     free(cfg);
     cdt_daemon_write_targets(&d, &fleet, false);
