@@ -1,6 +1,8 @@
 /*
- * inspect — collectorctl's offline path: summarize a local file (pprof, trace, goroutine dump,
- * gops text) without a daemon, with the same parsers the daemon uses. collectorctl's thread.
+ * inspect — collectorctl's offline path: summarizes a local file (pprof profile, execution
+ * trace, goroutine dump, heap text, gops text) without a daemon, with the summarizers the daemon
+ * runs on every scrape (daemon/inspect.h) and their default limits (struct cd_parse_limits).
+ * collectorctl's thread; the report it returns is the caller's.
  */
 #ifndef CD_CTL_INSPECT_H
 #define CD_CTL_INSPECT_H
@@ -11,16 +13,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest file inspect reads (the daemon's parser input limit). */
+/* Largest file inspect reads: the parsers' own input limit (cd_parse_limits.max_input). */
 #define CD_CTL_INSPECT_MAX_BYTES (256u << 20)
 
-/* What the bytes look like, by their first bytes alone: "pprof", "trace", "goroutine_text",
- * "heap_text", "text" or "unknown". */
-const char *cd_ctl_inspect_sniff(const uint8_t *data, size_t len);
-
-/* The summary of data as a JSON object (a new reference), its "format" member set. top_n rows per
- * table. -ENOSYS while this build has no offline summarizer (see inspect.c). */
-int cd_ctl_inspect(const uint8_t *data, size_t len, size_t top_n, json_t **summary,
-                   struct cd_err *err);
+/*
+ * A report on data, as a JSON object (a new reference in *out):
+ *   {"format": "pprof" | "goroutine_text" | "heap_text" | "gops_memstats" | "gops_stats"
+ *              | "gops_version" | "trace" | "unknown",    what the content looks like
+ *    "size_bytes": n,
+ *    "summary": {...} | null,     the summarizer's JSON (partial for a cut trace), null when it
+ *                                 produced none
+ *    "series": [{"name", "value"}],   what the daemon would record, names relative to the kind
+ *    "error": null | "..."}       why the file could not be (fully) summarized
+ * top_n: rows per table (0 = the parsers' default). Returns 0 whenever a report was made — a
+ * file that is not recognised or does not parse is a report with "error" set — and a negative
+ * errno (-ENOMEM) only when none could be.
+ */
+int cd_ctl_inspect(const uint8_t *data, size_t len, size_t top_n, json_t **out, struct cd_err *err);
 
 #endif

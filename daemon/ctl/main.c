@@ -407,9 +407,22 @@ static void status_line(const char *label, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    printf("%-11s ", label);
-    put_clean(stdout, buf);
-    putchar('\n');
+    char first[64];
+    snprintf(first, sizeof(first), "%-11s ", label);
+    char *clean = cd_table_sanitize(buf);
+    cd_render_wrapped(stdout, first, "            ", clean != NULL ? clean : "?",
+                      cd_table_term_width(STDOUT_FILENO));
+    free(clean);
+}
+
+/* A duration as "took ..." reads it: "<1ms" rather than "0s". */
+static char *fmt_took(char *dst, size_t size, int64_t ms)
+{
+    if (ms <= 0) {
+        snprintf(dst, size, "<1ms");
+        return dst;
+    }
+    return cd_units_fmt_duration(dst, size, ms);
 }
 
 static void print_status(struct ctl *ctl, const json_t *s)
@@ -421,10 +434,10 @@ static void print_status(struct ctl *ctl, const json_t *s)
         printf(" (pid %lld)", (long long)mint(s, "pid", 0));
     if (has_int(s, "uptime_ms"))
         printf(", up %s", cd_units_fmt_duration(a, sizeof(a), mint(s, "uptime_ms", 0)));
-    if (has_int(s, "started_unix_ms"))
-        printf(", started %s",
-               cd_render_time(b, sizeof(b), mint(s, "started_unix_ms", 0), ctl->now_ms));
     putchar('\n');
+    if (has_int(s, "started_unix_ms"))
+        status_line("started", "%s",
+                    cd_render_time(b, sizeof(b), mint(s, "started_unix_ms", 0), ctl->now_ms));
     if (mstr(s, "config_file") != NULL) {
         if (has_int(s, "config_loaded_unix_ms"))
             status_line(
@@ -435,33 +448,53 @@ static void print_status(struct ctl *ctl, const json_t *s)
     }
     const json_t *db = json_object_get(s, "database");
     if (json_is_object(db)) {
-        status_line("database", "%s: %s, %lld snapshots (%lld pinned)", or_dash(mstr(db, "path")),
+        char pinned[64] = "";
+        if (has_int(db, "pinned"))
+            snprintf(pinned, sizeof(pinned), " (%lld pinned)", (long long)mint(db, "pinned", 0));
+        char raw[64] = "";
+        if (has_int(db, "raw_bytes"))
+            snprintf(raw, sizeof(raw), " holding %s of raw dumps",
+                     cd_units_fmt_size(c, sizeof(c), (uint64_t)mint(db, "raw_bytes", 0)));
+        status_line("database", "%s", or_dash(mstr(db, "path")));
+        status_line("", "%s on disk, %lld snapshots%s%s",
                     cd_units_fmt_size(a, sizeof(a), (uint64_t)mint(db, "size_bytes", 0)),
-                    (long long)mint(db, "snapshots", 0), (long long)mint(db, "pinned", 0));
+                    (long long)mint(db, "snapshots", 0), pinned, raw);
         if (has_int(db, "oldest_unix_ms") && has_int(db, "newest_unix_ms"))
             status_line("", "oldest %s, newest %s",
                         cd_render_ago(b, sizeof(b), mint(db, "oldest_unix_ms", 0), ctl->now_ms),
                         cd_render_ago(c, sizeof(c), mint(db, "newest_unix_ms", 0), ctl->now_ms));
+        if (json_is_true(json_object_get(db, "disk_full")))
+            status_line("", "%s", "DISK FULL: new snapshots are being dropped");
+        if (mstr(db, "last_error") != NULL)
+            status_line("", "last error: %s", mstr(db, "last_error"));
     }
     const json_t *t = json_object_get(s, "targets");
     if (json_is_object(t))
-        status_line("targets", "%lld: %lld up, %lld down, %lld unknown",
+        status_line("targets", "%lld: %lld up, %lld down, %lld not scraped yet",
                     (long long)mint(t, "total", 0), (long long)mint(t, "up", 0),
                     (long long)mint(t, "down", 0), (long long)mint(t, "unknown", 0));
     if (has_int(s, "incidents"))
         status_line("incidents", "%lld", (long long)mint(s, "incidents", 0));
     const json_t *sc = json_object_get(s, "scrapes");
-    if (json_is_object(sc))
-        status_line("scrapes", "%lld in flight, %lld total, %lld failed, %lld dropped",
-                    (long long)mint(sc, "in_flight", 0), (long long)mint(sc, "total", 0),
-                    (long long)mint(sc, "failed", 0), (long long)mint(sc, "dropped", 0));
+    if (json_is_object(sc)) {
+        char extra[128] = "";
+        if (has_int(sc, "invalid"))
+            snprintf(extra, sizeof(extra), ", %lld unparsable", (long long)mint(sc, "invalid", 0));
+        status_line("scrapes", "%lld total, %lld failed, %lld dropped%s; %lld running now",
+                    (long long)mint(sc, "total", 0), (long long)mint(sc, "failed", 0),
+                    (long long)mint(sc, "dropped", 0), extra, (long long)mint(sc, "in_flight", 0));
+        if (has_int(sc, "captures"))
+            status_line("", "%lld on-demand capture%s since start",
+                        (long long)mint(sc, "captures", 0),
+                        mint(sc, "captures", 0) == 1 ? "" : "s");
+    }
     const json_t *qs = json_object_get(s, "queues");
     if (json_array_size(qs) > 0) {
         char line[400] = "";
         size_t o = 0;
         for (size_t i = 0; i < json_array_size(qs) && o < sizeof(line); i++) {
             const json_t *q = json_array_get(qs, i);
-            o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %lld/%lld", i ? ", " : "",
+            o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%s %lld of %lld", i ? ", " : "",
                                   or_dash(mstr(q, "name")), (long long)mint(q, "depth", 0),
                                   (long long)mint(q, "capacity", 0));
         }
@@ -473,11 +506,23 @@ static void print_status(struct ctl *ctl, const json_t *s)
                     cd_render_ago(a, sizeof(a), mint(r, "last_run_unix_ms", 0), ctl->now_ms),
                     (long long)mint(r, "last_deleted_snapshots", 0),
                     cd_units_fmt_size(b, sizeof(b), (uint64_t)mint(r, "last_deleted_bytes", 0)));
+    else if (json_object_get(s, "retention") != NULL)
+        status_line("retention", "%s", "not run yet");
+    if (json_is_object(r) && has_int(r, "next_run_unix_ms"))
+        status_line("", "next run %s",
+                    cd_render_ago(a, sizeof(a), mint(r, "next_run_unix_ms", 0), ctl->now_ms));
     const json_t *q = json_object_get(s, "query");
-    if (json_is_object(q))
-        status_line("query", "%s%s%s, %lld open connection(s)", or_dash(mstr(q, "unix_socket")),
-                    mstr(q, "tcp") ? ", tcp " : "", mstr(q, "tcp") ? mstr(q, "tcp") : "",
-                    (long long)mint(q, "connections", 0));
+    if (json_is_object(q)) {
+        if (mstr(q, "unix_socket") != NULL)
+            status_line("query", "%s", mstr(q, "unix_socket"));
+        if (mstr(q, "tcp") != NULL)
+            status_line(mstr(q, "unix_socket") != NULL ? "" : "query", "tcp %s", mstr(q, "tcp"));
+        if (has_int(q, "connections"))
+            status_line(mstr(q, "unix_socket") != NULL || mstr(q, "tcp") != NULL ? "" : "query",
+                        "%lld open connection%s (this one included)",
+                        (long long)mint(q, "connections", 0),
+                        mint(q, "connections", 0) == 1 ? "" : "s");
+    }
 }
 
 static int cmd_status(struct ctl *ctl, int argc, char **argv)
@@ -507,6 +552,91 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ---- list (targets) ------------------------------------------------------------------------ */
+
+/* The newest scrape of a target: its own member, else the newest of its kinds. */
+static int64_t target_last_scrape(const json_t *tg)
+{
+    int64_t last = mint(tg, "last_scrape_unix_ms", INT64_MIN);
+    const json_t *kinds = json_object_get(tg, "kinds");
+    for (size_t k = 0; k < json_array_size(kinds); k++) {
+        int64_t v = mint(json_array_get(kinds, k), "last_scrape_unix_ms", INT64_MIN);
+        if (v > last)
+            last = v;
+    }
+    return last;
+}
+
+/* The table of targets, then every last error in full (errors are long; a column would cut
+ * them). */
+static void print_targets(struct ctl *ctl, const json_t *list, bool filtered)
+{
+    size_t n = json_array_size(list), up = 0, down = 0, errors = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *h = mstr(json_array_get(list, i), "health");
+        up += h != NULL && strcmp(h, "up") == 0;
+        down += h != NULL && strcmp(h, "down") == 0;
+        errors += mstr(json_array_get(list, i), "last_error") != NULL;
+    }
+    if (n == 0) {
+        printf("%s\n", filtered ? "no targets match"
+                                : "no targets yet (none configured, or discovery found none)");
+        return;
+    }
+    caption(ctl, "%zu target%s: %zu up, %zu down, %zu not scraped yet", n, n == 1 ? "" : "s", up,
+            down, n - up - down);
+    struct cd_table t;
+    cd_table_init(&t);
+    cd_table_add_col(&t, "JOB", CD_TABLE_LEFT, 6, 24);
+    cd_table_add_col(&t, "INSTANCE", CD_TABLE_LEFT, 10, 40);
+    cd_table_add_col(&t, "SCHEME", CD_TABLE_LEFT, 4, 6);
+    cd_table_add_col(&t, "HEALTH", CD_TABLE_LEFT, 6, 7);
+    cd_table_add_col(&t, "SNAPSHOTS", CD_TABLE_RIGHT, 5, 9);
+    cd_table_add_col(&t, "STORED", CD_TABLE_RIGHT, 6, 10);
+    cd_table_add_col(&t, "LAST SCRAPE", CD_TABLE_LEFT, 8, 12);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *tg = json_array_get(list, i);
+        int64_t last = target_last_scrape(tg);
+        char ago[32] = "never", snaps[24] = "-", size[32] = "-";
+        if (last != INT64_MIN)
+            cd_render_ago(ago, sizeof(ago), last, ctl->now_ms);
+        if (has_int(tg, "snapshots"))
+            snprintf(snaps, sizeof(snaps), "%lld", (long long)mint(tg, "snapshots", 0));
+        if (has_int(tg, "size_bytes"))
+            cd_units_fmt_size(size, sizeof(size), (uint64_t)mint(tg, "size_bytes", 0));
+        const char *cells[] = {or_dash(mstr(tg, "job")),
+                               or_dash(mstr(tg, "instance")),
+                               or_dash(mstr(tg, "scheme")),
+                               or_dash(mstr(tg, "health")),
+                               snaps,
+                               size,
+                               ago};
+        cd_table_add_row(&t, cells);
+    }
+    cd_table_print(&t, stdout, ctl->width);
+    cd_table_free(&t);
+    if (errors == 0)
+        return;
+    printf("\nlast errors:\n");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *tg = json_array_get(list, i);
+        if (mstr(tg, "last_error") == NULL)
+            continue;
+        char when[48] = "";
+        if (has_int(tg, "last_error_time_unix_ms")) {
+            char ago[32];
+            snprintf(when, sizeof(when), " (%s)",
+                     cd_render_ago(ago, sizeof(ago), mint(tg, "last_error_time_unix_ms", 0),
+                                   ctl->now_ms));
+        }
+        char line[1200];
+        snprintf(line, sizeof(line), "%s %s %s%s: %s", or_dash(mstr(tg, "job")),
+                 or_dash(mstr(tg, "instance")), or_dash(mstr(tg, "scheme")), when,
+                 mstr(tg, "last_error"));
+        char *clean = cd_table_sanitize(line);
+        cd_render_wrapped(stdout, "  ", "    ", clean != NULL ? clean : "?", ctl->width);
+        free(clean);
+    }
+}
 
 static int cmd_list(struct ctl *ctl, int argc, char **argv)
 {
@@ -540,43 +670,7 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
         cd_client_response_free(&r);
         return EXIT_OK;
     }
-    const json_t *list = json_object_get(r.json, "targets");
-    size_t n = json_array_size(list);
-    caption(ctl,
-            "%zu target%s (HEALTH: up or down by the last scrape, unknown = not scraped yet; "
-            "LAST SCRAPE: the newest of any kind)",
-            n, n == 1 ? "" : "s");
-    struct cd_table t;
-    cd_table_init(&t);
-    cd_table_add_col(&t, "JOB", CD_TABLE_LEFT, 6, 24);
-    cd_table_add_col(&t, "INSTANCE", CD_TABLE_LEFT, 10, 40);
-    cd_table_add_col(&t, "SCHEME", CD_TABLE_LEFT, 4, 6);
-    cd_table_add_col(&t, "HEALTH", CD_TABLE_LEFT, 6, 7);
-    cd_table_add_col(&t, "LAST SCRAPE", CD_TABLE_LEFT, 8, 12);
-    cd_table_add_col(&t, "LAST ERROR", CD_TABLE_LEFT, 10, 0);
-    for (size_t i = 0; i < n; i++) {
-        const json_t *tg = json_array_get(list, i);
-        int64_t last = INT64_MIN;
-        const json_t *kinds = json_object_get(tg, "kinds");
-        for (size_t k = 0; k < json_array_size(kinds); k++) {
-            int64_t v = mint(json_array_get(kinds, k), "last_scrape_unix_ms", INT64_MIN);
-            if (v > last)
-                last = v;
-        }
-        char ago[32] = "never";
-        if (last != INT64_MIN)
-            cd_render_ago(ago, sizeof(ago), last, ctl->now_ms);
-        const char *cells[] = {or_dash(mstr(tg, "job")),
-                               or_dash(mstr(tg, "instance")),
-                               or_dash(mstr(tg, "scheme")),
-                               or_dash(mstr(tg, "health")),
-                               ago,
-                               mstr(tg, "last_error") ? mstr(tg, "last_error") : ""};
-        cd_table_add_row(&t, cells);
-    }
-    if (n > 0)
-        cd_table_print(&t, stdout, ctl->width);
-    cd_table_free(&t);
+    print_targets(ctl, json_object_get(r.json, "targets"), job != NULL || health != NULL);
     cd_client_response_free(&r);
     return EXIT_OK;
 }
@@ -587,17 +681,16 @@ static void snapshot_table(struct ctl *ctl, const json_t *list, bool with_captio
 {
     size_t n = json_array_size(list);
     if (with_caption) {
-        char a[40] = "", b[40] = "";
-        if (n > 0) {
-            cd_render_clock(a, sizeof(a), mint(json_array_get(list, n - 1), "time_unix_ms", 0),
-                            ctl->now_ms);
-            cd_render_clock(b, sizeof(b), mint(json_array_get(list, 0), "time_unix_ms", 0),
-                            ctl->now_ms);
+        if (n == 0) {
+            printf("no snapshots match\n");
+            return;
         }
-        caption(ctl,
-                "%zu snapshot%s, newest first%s%s%s%s (AGE: since the scrape started; SIZE: "
-                "bytes received; PIN: pinned, kept from retention, with its incident)",
-                n, n == 1 ? "" : "s", n > 0 ? ", taken " : "", a, n > 0 ? " .. " : "", b);
+        char a[40], b[40];
+        cd_render_clock(a, sizeof(a), mint(json_array_get(list, n - 1), "time_unix_ms", 0),
+                        ctl->now_ms);
+        cd_render_clock(b, sizeof(b), mint(json_array_get(list, 0), "time_unix_ms", 0),
+                        ctl->now_ms);
+        caption(ctl, "%zu snapshot%s, newest first, taken %s .. %s", n, n == 1 ? "" : "s", a, b);
     }
     struct cd_table t;
     cd_table_init(&t);
@@ -727,8 +820,9 @@ static int cmd_snapshots(struct ctl *ctl, int argc, char **argv)
     if (rc == EXIT_OK && ctl->out == OUT_TABLE) {
         snapshot_table(ctl, rows, true);
         fflush(stdout); /* the hint follows the table, also when both go to one pipe */
+        /* On stderr, so pipes get the table alone; a blank line sets it off in a terminal. */
         if (next != NULL)
-            fprintf(stderr, "more: add --cursor %s (or --all)\n", next);
+            fprintf(stderr, "\nmore: add --cursor %s (or --all)\n", next);
     }
     json_decref(rows);
     free(next);
@@ -768,7 +862,7 @@ static void print_snapshot_meta(struct ctl *ctl, const json_t *s)
     if (has_int(s, "time_unix_ms"))
         status_line("  taken", "%s, took %s",
                     cd_render_time(a, sizeof(a), mint(s, "time_unix_ms", 0), ctl->now_ms),
-                    cd_units_fmt_duration(b, sizeof(b), mint(s, "duration_ms", 0)));
+                    fmt_took(b, sizeof(b), mint(s, "duration_ms", 0)));
     if (mstr(s, "request") != NULL)
         status_line("  request", "%s", mstr(s, "request"));
     if (mstr(s, "error") != NULL) {
@@ -789,16 +883,16 @@ static void print_snapshot_meta(struct ctl *ctl, const json_t *s)
         status_line("  pinned", "no");
     if (mstr(s, "parse_error") != NULL)
         status_line("  parse", "failed: %s", mstr(s, "parse_error"));
+    const char *fmt = or_dash(mstr(s, "format"));
+    const char *status = or_dash(mstr(s, "status"));
     if (mint(s, "size_bytes", 0) > 0) {
+        const char *tool = strcmp(fmt, "trace") == 0   ? "go tool trace FILE"
+                           : strcmp(fmt, "pprof") == 0 ? "go tool pprof -http=: FILE"
+                                                       : "less FILE";
+        if (strcmp(status, "ok") != 0)
+            tool = "less FILE (what the target answered instead)";
         snprintf(d, sizeof(d), "%lld", (long long)id);
-        status_line("  open", "collectorctl fetch %s, then %s FILE", d,
-                    strcmp(or_dash(mstr(s, "format")), "trace") == 0 ||
-                            strcmp(or_dash(mstr(s, "kind")), "trace") == 0
-                        ? "go tool trace"
-                    : (cd_str_has_suffix(or_dash(mstr(s, "format")), "text") ||
-                       cd_str_has_prefix(or_dash(mstr(s, "format")), "gops"))
-                        ? "less"
-                        : "go tool pprof -http=:");
+        status_line("  open", "collectorctl fetch %s -o FILE, then %s", d, tool);
     }
 }
 
@@ -853,7 +947,7 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv)
         ro.now_ms = ctl->now_ms;
         print_snapshot_meta(ctl, r.json);
         putchar('\n');
-        cd_render_summary(stdout, json_object_get(r.json, "summary"), &ro);
+        cd_render_summary(stdout, mstr(r.json, "format"), json_object_get(r.json, "summary"), &ro);
     }
     cd_client_response_free(&r);
     return EXIT_OK;
@@ -903,7 +997,7 @@ static int cmd_top(struct ctl *ctl, int argc, char **argv)
     }
     ro.width = ctl->width;
     ro.now_ms = ctl->now_ms;
-    int n = cd_render_top(stdout, json_object_get(r.json, "summary"), &ro);
+    int n = cd_render_top(stdout, mstr(r.json, "format"), json_object_get(r.json, "summary"), &ro);
     if (n == 0) {
         fprintf(stderr,
                 "collectorctl: snapshot %lld (%s) has no top table; try: collectorctl "
@@ -1020,7 +1114,7 @@ static void report_written(const struct ctl *ctl, const char *file, uint64_t byt
     char sz[32];
     cd_units_fmt_size(sz, sizeof(sz), bytes);
     if (tarball)
-        printf("wrote %s (%s); unpack with: tar -xzf %s\n", file, sz, file);
+        printf("wrote %s (%s)\nunpack it with: tar -xzf %s\n", file, sz, file);
     else
         printf("wrote %s (%s)\n", file, sz);
 }
@@ -1098,6 +1192,102 @@ static int cmd_export(struct ctl *ctl, int argc, char **argv)
 }
 
 /* ---- capture -------------------------------------------------------------------------------- */
+
+/* "job" and "instance" of a capture item; skipped items carry only the target id
+ * ("job/scheme://address"). */
+static void capture_who(const json_t *it, char *job, size_t jsize, char *inst, size_t isize)
+{
+    snprintf(job, jsize, "%s", or_dash(mstr(it, "job")));
+    snprintf(inst, isize, "%s", or_dash(mstr(it, "instance")));
+    const char *tid = mstr(it, "target");
+    if (mstr(it, "job") != NULL || tid == NULL)
+        return;
+    const char *sep = strstr(tid, "://");
+    const char *slash = strchr(tid, '/');
+    if (slash != NULL && sep != NULL && slash < sep) {
+        snprintf(job, jsize, "%.*s", (int)(slash - tid), tid);
+        snprintf(inst, isize, "%s", sep + 3);
+    } else {
+        snprintf(inst, isize, "%s", tid);
+    }
+}
+
+static void print_capture(struct ctl *ctl, const json_t *res)
+{
+    const json_t *list = json_object_get(res, "snapshots");
+    size_t n = json_array_size(list);
+    /* statuses in order of first appearance, with counts */
+    const char *names[16];
+    size_t counts[16], nn = 0, problems = 0;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *it = json_array_get(list, i);
+        const char *st = or_dash(mstr(it, "status"));
+        problems += strcmp(st, "ok") != 0 && mstr(it, "error") != NULL;
+        size_t k = 0;
+        while (k < nn && strcmp(names[k], st) != 0)
+            k++;
+        if (k == nn && nn < 16) {
+            names[nn] = st;
+            counts[nn++] = 0;
+        }
+        if (k < nn)
+            counts[k]++;
+    }
+    char tally[256] = "";
+    size_t o = 0;
+    for (size_t k = 0; k < nn && o < sizeof(tally); k++)
+        o += (size_t)snprintf(tally + o, sizeof(tally) - o, "%s%zu %s", k ? ", " : "", counts[k],
+                              names[k]);
+    char d[32];
+    const char *inc = mstr(res, "incident");
+    long long matched = (long long)mint(res, "matched_targets", 0);
+    caption(ctl, "captured %zu snapshot%s from %lld target%s in %s%s%s%s%s", n, n == 1 ? "" : "s",
+            matched, matched == 1 ? "" : "s", fmt_took(d, sizeof(d), mint(res, "duration_ms", 0)),
+            n > 0 ? ": " : "", tally, inc != NULL ? "; pinned to incident " : "",
+            inc != NULL ? inc : "");
+    if (n == 0)
+        return;
+    struct cd_table t;
+    cd_table_init(&t);
+    cd_table_add_col(&t, "ID", CD_TABLE_RIGHT, 2, 12);
+    cd_table_add_col(&t, "JOB", CD_TABLE_LEFT, 5, 20);
+    cd_table_add_col(&t, "INSTANCE", CD_TABLE_LEFT, 8, 32);
+    cd_table_add_col(&t, "KIND", CD_TABLE_LEFT, 6, 16);
+    cd_table_add_col(&t, "STATUS", CD_TABLE_LEFT, 6, 14);
+    cd_table_add_col(&t, "TOOK", CD_TABLE_RIGHT, 4, 8);
+    cd_table_add_col(&t, "SIZE", CD_TABLE_RIGHT, 6, 10);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *it = json_array_get(list, i);
+        char id[24] = "-", size[32] = "-", took[32] = "-", job[128], inst[256];
+        if (has_int(it, "id"))
+            snprintf(id, sizeof(id), "%lld", (long long)mint(it, "id", 0));
+        if (has_int(it, "size_bytes") && has_int(it, "id"))
+            cd_units_fmt_size(size, sizeof(size), (uint64_t)mint(it, "size_bytes", 0));
+        if (has_int(it, "duration_ms"))
+            fmt_took(took, sizeof(took), mint(it, "duration_ms", 0));
+        capture_who(it, job, sizeof(job), inst, sizeof(inst));
+        const char *cells[] = {
+            id, job, inst, or_dash(mstr(it, "kind")), or_dash(mstr(it, "status")), took, size};
+        cd_table_add_row(&t, cells);
+    }
+    cd_table_print(&t, stdout, ctl->width);
+    cd_table_free(&t);
+    if (problems == 0)
+        return;
+    printf("\nnot captured:\n");
+    for (size_t i = 0; i < n; i++) {
+        const json_t *it = json_array_get(list, i);
+        if (strcmp(or_dash(mstr(it, "status")), "ok") == 0 || mstr(it, "error") == NULL)
+            continue;
+        char job[128], inst[256], line[1200];
+        capture_who(it, job, sizeof(job), inst, sizeof(inst));
+        snprintf(line, sizeof(line), "%s %s %s (%s): %s", job, inst, or_dash(mstr(it, "kind")),
+                 or_dash(mstr(it, "status")), mstr(it, "error"));
+        char *clean = cd_table_sanitize(line);
+        cd_render_wrapped(stdout, "  ", "    ", clean != NULL ? clean : "?", ctl->width);
+        free(clean);
+    }
+}
 
 static int cmd_capture(struct ctl *ctl, int argc, char **argv)
 {
@@ -1182,44 +1372,10 @@ static int cmd_capture(struct ctl *ctl, int argc, char **argv)
         if (st != NULL && strcmp(st, "ok") == 0)
             ok++;
     }
-    if (ctl->out == OUT_JSON) {
+    if (ctl->out == OUT_JSON)
         print_body(&r);
-    } else {
-        char d[32];
-        const char *inc = mstr(r.json, "incident");
-        caption(ctl, "captured %zu snapshot%s from %lld target%s in %s: %zu ok, %zu not%s%s", n,
-                n == 1 ? "" : "s", (long long)mint(r.json, "matched_targets", 0),
-                mint(r.json, "matched_targets", 0) == 1 ? "" : "s",
-                cd_units_fmt_duration(d, sizeof(d), mint(r.json, "duration_ms", 0)), ok, n - ok,
-                inc != NULL ? "; pinned to incident " : "", inc != NULL ? inc : "");
-        struct cd_table t;
-        cd_table_init(&t);
-        cd_table_add_col(&t, "ID", CD_TABLE_RIGHT, 2, 12);
-        cd_table_add_col(&t, "JOB", CD_TABLE_LEFT, 5, 20);
-        cd_table_add_col(&t, "INSTANCE", CD_TABLE_LEFT, 8, 32);
-        cd_table_add_col(&t, "KIND", CD_TABLE_LEFT, 6, 16);
-        cd_table_add_col(&t, "STATUS", CD_TABLE_LEFT, 6, 14);
-        cd_table_add_col(&t, "SIZE", CD_TABLE_RIGHT, 6, 10);
-        cd_table_add_col(&t, "ERROR", CD_TABLE_LEFT, 5, 0);
-        for (size_t i = 0; i < n; i++) {
-            const json_t *s = json_array_get(list, i);
-            char id[24] = "-", size[32];
-            if (has_int(s, "id"))
-                snprintf(id, sizeof(id), "%lld", (long long)mint(s, "id", 0));
-            cd_units_fmt_size(size, sizeof(size), (uint64_t)mint(s, "size_bytes", 0));
-            const char *cells[] = {id,
-                                   or_dash(mstr(s, "job")),
-                                   or_dash(mstr(s, "instance")),
-                                   or_dash(mstr(s, "kind")),
-                                   or_dash(mstr(s, "status")),
-                                   size,
-                                   mstr(s, "error") ? mstr(s, "error") : ""};
-            cd_table_add_row(&t, cells);
-        }
-        if (n > 0)
-            cd_table_print(&t, stdout, ctl->width);
-        cd_table_free(&t);
-    }
+    else
+        print_capture(ctl, r.json);
     cd_client_response_free(&r);
     /* A capture that got nothing is a failure; partial results are not. */
     return ok > 0 ? EXIT_OK : EXIT_ERR;
@@ -1313,9 +1469,12 @@ static int cmd_incidents(struct ctl *ctl, int argc, char **argv)
     }
     const json_t *list = json_object_get(r.json, "incidents");
     size_t n = json_array_size(list);
-    caption(ctl,
-            "%zu incident%s, newest first (SNAPSHOTS: pinned to it, retention keeps them; SIZE: "
-            "raw bytes; TAKEN: local times of the first and last)",
+    if (n == 0) {
+        printf("no incidents (collectorctl capture --incident NAME makes one)\n");
+        cd_client_response_free(&r);
+        return EXIT_OK;
+    }
+    caption(ctl, "%zu incident%s, newest first; their snapshots are pinned (kept from retention)",
             n, n == 1 ? "" : "s");
     struct cd_table t;
     cd_table_init(&t);
@@ -1327,11 +1486,12 @@ static int cmd_incidents(struct ctl *ctl, int argc, char **argv)
     cd_table_add_col(&t, "TAKEN", CD_TABLE_LEFT, 10, 30);
     for (size_t i = 0; i < n; i++) {
         const json_t *inc = json_array_get(list, i);
-        char created[32] = "-", snaps[24], tg[24], size[32], span[64] = "-";
+        char created[32] = "-", snaps[24], tg[24] = "-", size[32], span[64] = "-";
         if (has_int(inc, "created_unix_ms"))
             cd_render_ago(created, sizeof(created), mint(inc, "created_unix_ms", 0), ctl->now_ms);
         snprintf(snaps, sizeof(snaps), "%lld", (long long)mint(inc, "snapshots", 0));
-        snprintf(tg, sizeof(tg), "%lld", (long long)mint(inc, "targets", 0));
+        if (has_int(inc, "targets"))
+            snprintf(tg, sizeof(tg), "%lld", (long long)mint(inc, "targets", 0));
         cd_units_fmt_size(size, sizeof(size), (uint64_t)mint(inc, "size_bytes", 0));
         if (has_int(inc, "first_unix_ms") && has_int(inc, "last_unix_ms")) {
             char a[32], b[32];
@@ -1342,8 +1502,7 @@ static int cmd_incidents(struct ctl *ctl, int argc, char **argv)
         const char *cells[] = {or_dash(mstr(inc, "name")), created, snaps, tg, size, span};
         cd_table_add_row(&t, cells);
     }
-    if (n > 0)
-        cd_table_print(&t, stdout, ctl->width);
+    cd_table_print(&t, stdout, ctl->width);
     cd_table_free(&t);
     cd_client_response_free(&r);
     return EXIT_OK;
@@ -1379,24 +1538,38 @@ static int cmd_prune(struct ctl *ctl, int argc, char **argv)
         return EXIT_OK;
     }
     char sz[32], d[32];
-    printf(
-        "%s %lld snapshot%s (%s); %lld pinned snapshot%s kept; took %s\n",
-        dry ? "dry run: would delete" : "deleted", (long long)mint(r.json, "deleted_snapshots", 0),
-        mint(r.json, "deleted_snapshots", 0) == 1 ? "" : "s",
-        cd_units_fmt_size(sz, sizeof(sz), (uint64_t)mint(r.json, "deleted_bytes", 0)),
-        (long long)mint(r.json, "kept_pinned", 0), mint(r.json, "kept_pinned", 0) == 1 ? "" : "s",
-        cd_units_fmt_duration(d, sizeof(d), mint(r.json, "duration_ms", 0)));
+    long long del = (long long)mint(r.json, "deleted_snapshots", 0);
+    printf("%s %lld snapshot%s (%s stored) in %s\n", dry ? "dry run: would delete" : "deleted", del,
+           del == 1 ? "" : "s",
+           cd_units_fmt_size(sz, sizeof(sz), (uint64_t)mint(r.json, "deleted_bytes", 0)),
+           fmt_took(d, sizeof(d), mint(r.json, "duration_ms", 0)));
     const json_t *by = json_object_get(r.json, "by_rule");
-    if (json_is_object(by) && json_object_size(by) > 0) {
-        printf("by rule:");
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)by, k, v)
-        {
-            printf(" %s %lld", k, (long long)json_integer_value(v));
-        }
-        putchar('\n');
+    char rules[512] = "";
+    size_t o = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)by, k, v)
+    {
+        if (json_integer_value(v) > 0 && o < sizeof(rules))
+            o += (size_t)snprintf(rules + o, sizeof(rules) - o, "%s%s %lld", o ? ", " : "", k,
+                                  (long long)json_integer_value(v));
     }
+    if (o > 0)
+        status_line("by rule", "%s", rules);
+    if (has_int(r.json, "kept_pinned"))
+        status_line("kept", "%lld pinned snapshot%s", (long long)mint(r.json, "kept_pinned", 0),
+                    mint(r.json, "kept_pinned", 0) == 1 ? "" : "s");
+    if (has_int(r.json, "database_size_bytes"))
+        status_line(
+            "database", "%s%s",
+            cd_units_fmt_size(sz, sizeof(sz), (uint64_t)mint(r.json, "database_size_bytes", 0)),
+            dry ? "" : " after the run");
+    if (json_is_true(json_object_get(r.json, "max_bytes_unmet")))
+        status_line("note", "%s",
+                    "still above max_bytes: everything left is pinned or in an incident");
+    if (json_is_false(json_object_get(r.json, "complete")))
+        status_line("note", "the run stopped early%s%s", mstr(r.json, "error") ? ": " : "",
+                    mstr(r.json, "error") ? mstr(r.json, "error") : "");
     const json_t *cands = json_object_get(r.json, "candidates");
     if (dry && json_array_size(cands) > 0) {
         printf("\nfirst %zu of them (RULE: the retention setting that selects it):\n",
@@ -1456,6 +1629,71 @@ static int cmd_metrics(struct ctl *ctl, int argc, char **argv)
 
 /* ---- inspect (offline) ----------------------------------------------------------------------- */
 
+/* Reads a whole file, or standard input for "-", up to CD_CTL_INSPECT_MAX_BYTES. Pipes and
+ * process substitutions work too: the size is what arrives. */
+static int read_input(const char *path, uint8_t **out, size_t *out_len)
+{
+    bool in = strcmp(path, "-") == 0;
+    int fd = in ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        fprintf(stderr, "collectorctl: %s: %s\n", path, strerror(errno));
+        if (fd >= 0 && !in)
+            close(fd);
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "collectorctl: %s: is a directory\n", path);
+        if (!in)
+            close(fd);
+        return -1;
+    }
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536;
+    size_t len = 0;
+    uint8_t *data = NULL;
+    int rc = 0;
+    for (;;) {
+        if (len == cap || data == NULL) {
+            if (data != NULL)
+                cap *= 2;
+            if (cap > (size_t)CD_CTL_INSPECT_MAX_BYTES + 1)
+                cap = (size_t)CD_CTL_INSPECT_MAX_BYTES + 1;
+            uint8_t *p = realloc(data, cap);
+            if (p == NULL) {
+                fprintf(stderr, "collectorctl: %s: out of memory\n", path);
+                rc = -1;
+                break;
+            }
+            data = p;
+        }
+        ssize_t n = read(fd, data + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            fprintf(stderr, "collectorctl: %s: %s\n", path, strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > CD_CTL_INSPECT_MAX_BYTES) {
+            fprintf(stderr, "collectorctl: %s: larger than the parsers' limit of 256 MiB\n", path);
+            rc = -1;
+            break;
+        }
+    }
+    if (!in)
+        close(fd);
+    if (rc != 0) {
+        free(data);
+        return rc;
+    }
+    *out = data;
+    *out_len = len;
+    return 0;
+}
+
 static int cmd_inspect(struct ctl *ctl, int argc, char **argv)
 {
     static const struct option lo[] = {COMMON_LONGOPTS,
@@ -1485,60 +1723,52 @@ static int cmd_inspect(struct ctl *ctl, int argc, char **argv)
             ro.cum = true;
     }
     if (optind + 1 != argc)
-        return usage_error(ctl, "%s", "one FILE is required");
+        return usage_error(ctl, "%s", "one FILE is required (- reads standard input)");
     const char *path = argv[optind];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0) {
-        fprintf(stderr, "collectorctl: %s: %s\n", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (read_input(path, &data, &len) != 0)
         return EXIT_ERR;
-    }
-    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > CD_CTL_INSPECT_MAX_BYTES) {
-        fprintf(stderr, "collectorctl: %s: not a regular file of at most 256 MiB\n", path);
-        close(fd);
-        return EXIT_ERR;
-    }
-    size_t len = (size_t)st.st_size, off = 0;
-    uint8_t *data = malloc(len ? len : 1);
-    while (data != NULL && off < len) {
-        ssize_t n = read(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        off += (size_t)n;
-    }
-    close(fd);
-    if (data == NULL || off != len) {
-        fprintf(stderr, "collectorctl: %s: read failed\n", path);
-        free(data);
-        return EXIT_ERR;
-    }
-    json_t *sum = NULL;
+    json_t *rep = NULL;
     struct cd_err err;
     cd_err_init(&err);
-    int rc = cd_ctl_inspect(data, len, ro.top_n, &sum, &err);
+    int rc = cd_ctl_inspect(data, len, ro.top_n, &rep, &err);
     free(data);
     if (rc != 0) {
         fprintf(stderr, "collectorctl: %s: %s\n", path, cd_err_msg(&err));
         return EXIT_ERR;
     }
+    const char *format = mstr(rep, "format");
+    const char *error = mstr(rep, "error");
+    const json_t *sum = json_object_get(rep, "summary");
     if (ctl->out == OUT_JSON) {
-        char *text = json_dumps(sum, JSON_COMPACT);
+        json_t *doc = json_pack("{s:s}", "file", path);
+        if (doc != NULL)
+            json_object_update(doc, rep);
+        char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
         printf("%s\n", text != NULL ? text : "null");
         free(text);
-    } else {
+        json_decref(doc);
+    } else if (json_is_object(sum)) {
         ro.width = ctl->width;
         ro.now_ms = ctl->now_ms;
-        printf("%s: ", path);
-        put_clean(stdout, or_dash(mstr(sum, "format")));
-        printf(", %zu bytes\n\n", len);
-        cd_render_summary(stdout, sum, &ro);
+        char sz[32];
+        cd_units_fmt_size(sz, sizeof(sz), len);
+        put_clean(stdout, path);
+        printf(": %s, %s%s\n\n", cd_render_format_title(format), sz,
+               error != NULL ? " (only partly read: the error follows)" : "");
+        cd_render_summary(stdout, format, sum, &ro);
     }
-    json_decref(sum);
-    return EXIT_OK;
+    if (error != NULL) {
+        fflush(stdout);
+        fprintf(stderr, "collectorctl: ");
+        put_clean(stderr, path);
+        fprintf(stderr, ": ");
+        put_clean(stderr, error);
+        fputc('\n', stderr);
+    }
+    json_decref(rep);
+    return error != NULL ? EXIT_ERR : EXIT_OK;
 }
 
 /* ---- the command table ---------------------------------------------------------------------- */
@@ -1547,31 +1777,45 @@ static const struct command commands[] = {
     {"status", cmd_status, "what the daemon is doing: health, database, queues",
      "status [-o table|json]",
      "What the daemon is doing: version, uptime, config file, database size and counts, target\n"
-     "health, queue depths, the last retention run, and where the query API listens.\n"},
-    {"list", cmd_list, "targets with their health, last scrape and last error",
+     "health, scrape counters, queue depths (queued of capacity), the last retention run, and\n"
+     "where the query API listens.\n"},
+    {"list", cmd_list, "targets with their health, snapshot counts and last errors",
      "list [--job JOB] [--health up|down|unknown] [-o table|json]",
-     "The targets being scraped, with their health, last scrape and last error.\n"},
+     "The targets being scraped: job, instance, scheme (http or gops), health (up or down by\n"
+     "the last scrape, unknown until the first), the snapshots stored for it and their size on\n"
+     "disk, and its newest scrape; then every target's last error, in full.\n"},
     {"snapshots", cmd_snapshots, "snapshots, newest first, filtered and paginated",
      "snapshots [--job JOB] [--target ID|ADDRESS] [--kind KIND] [--status STATUS] [--incident "
      "NAME] [--pinned] [--since TIME] [--until TIME] [-n|--limit N] [--cursor C] [--all] [-o "
      "table|json]",
-     "Snapshots, newest first, one page at a time (--all follows every page; with -o json each\n"
-     "page is printed as the API returns it, one per line). TIME is RFC 3339, Unix seconds, or a\n"
-     "duration back from now such as 15m or 2d.\n"},
+     "Snapshots, newest first, one page at a time (default 100; the hint for the next page goes\n"
+     "to stderr; --all follows every page; with -o json each page is printed as the API returns\n"
+     "it, one per line). AGE counts from the start of the scrape, SIZE is the bytes received,\n"
+     "PIN names the incident of a pinned snapshot (or says yes). TIME is RFC 3339, Unix\n"
+     "seconds, or a duration back from now such as 15m or 2d.\n"},
     {"show", cmd_show, "one snapshot: metadata, findings, summary",
-     "show ID [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
+     "show ID [--top N] [--sample-type TYPE|all] [--cum] [-o table|json]",
      "One snapshot: where and when it was taken, how it went, its size and pin, and its\n"
-     "summary: the top functions of a profile, the findings and stack groups of a goroutine\n"
-     "dump (stuck goroutines are listed first), or the figures of a trace or gops snapshot.\n"},
-    {"top", cmd_top, "the top functions of a profile (or a dump's largest groups)",
-     "top ID [-n N] [--sample-type TYPE] [--cum] [-o table|json]",
-     "The top functions of a profile snapshot (like go tool pprof -top), per sample type, by\n"
-     "flat value or with --cum by cumulative value; for a goroutine dump, its largest groups.\n"},
+     "summary. A profile: its type, time, duration and contents, then the top functions of its\n"
+     "default sample type (see top). A goroutine dump: FINDINGS first (goroutines piling up on\n"
+     "a lock, leaks, a cut dump), then states, wait times, groups of identical stacks, the\n"
+     "longest waiting goroutines and where they were created. A heap text, gops memstats,\n"
+     "stats or version, or an execution trace: their figures in human units. --top N rows per\n"
+     "table (default 20).\n"},
+    {"top", cmd_top, "the top functions of a profile (or a dump's findings and groups)",
+     "top ID [-n|--top N] [--sample-type TYPE|all] [--cum] [-o table|json]",
+     "The top functions of a profile snapshot as go tool pprof -top shows them: FLAT (the\n"
+     "function's own), FLAT%, SUM% (running total of FLAT%), CUM (with everything it calls),\n"
+     "CUM%, sorted by flat (--cum: by cumulative) value. The sample type is the profile's\n"
+     "default, as go tool pprof picks it (cpu for CPU profiles, inuse_space for heap);\n"
+     "--sample-type names another (samples, alloc_space, delay, ...) or all. For a goroutine\n"
+     "dump: its findings and largest groups; for a heap text: its largest allocation sites.\n"
+     "Exit status 1 when the snapshot has no such table.\n"},
     {"fetch", cmd_fetch, "download a snapshot's exact bytes", "fetch ID [-o FILE|-] [--force]",
      "Downloads the exact bytes a target sent. Without -o the file gets the server's name,\n"
      "<job>-<instance>-<kind>-<time>.pb.gz (or .trace, .txt), in the current directory; an\n"
-     "existing file is not replaced without --force. Open it with go tool pprof or go tool "
-     "trace.\n"},
+     "existing file is not replaced without --force. Open it with go tool pprof or go tool\n"
+     "trace, or summarize it again with collectorctl inspect.\n"},
     {"capture", cmd_capture, "scrape matching targets now (optionally into an incident)",
      "capture SELECTOR... [--kind KIND]... [--incident NAME] [--timeout DUR] [-o "
      "table|json]",
@@ -1582,13 +1826,16 @@ static const struct command commands[] = {
      "pinned to that incident. CPU profiles and traces take their configured seconds and wait\n"
      "for one already running in the same process; a progress line shows the wait. --timeout\n"
      "(default 2m, at most 10m) bounds it: scrapes still running then are stored anyway.\n"
-     "Exit status 1 when no snapshot succeeded.\n"},
+     "What could not be captured is listed with the reason under the table. Exit status 1\n"
+     "when no snapshot succeeded.\n"},
     {"pin", cmd_pin, "keep a snapshot from retention", "pin ID [--incident NAME] [-o table|json]",
      "Pins a snapshot (optionally to an incident): retention never deletes it.\n"},
     {"unpin", cmd_unpin, "let retention apply to a snapshot again", "unpin ID [-o table|json]",
      "Unpins a snapshot (and takes it out of its incident); retention applies to it again.\n"},
     {"incidents", cmd_incidents, "the incidents (named sets of pinned snapshots)",
-     "incidents [-o table|json]", "The incidents: named sets of pinned snapshots.\n"},
+     "incidents [-o table|json]",
+     "The incidents, newest first: named sets of pinned snapshots, with their size and the\n"
+     "local times of their first and last snapshot. collectorctl export NAME downloads one.\n"},
     {"export", cmd_export, "an incident as a tar.gz of raw files and a manifest",
      "export INCIDENT [-o FILE|-] [--force]",
      "Downloads an incident as a tar.gz: every snapshot's exact bytes, manifest.json (targets,\n"
@@ -1597,11 +1844,16 @@ static const struct command commands[] = {
     {"prune", cmd_prune, "run retention now, or see what it would delete",
      "prune [--dry-run] [-o table|json]",
      "Runs retention now (max_age, max_bytes, per-target limits, downsampling; pinned snapshots\n"
-     "are never deleted). --dry-run only reports what it would delete.\n"},
+     "are never deleted). --dry-run only reports what it would delete, by rule.\n"},
     {"inspect", cmd_inspect, "summarize a local profile, trace or dump (offline)",
-     "inspect FILE [--top N] [--sample-type TYPE] [--cum] [-o table|json]",
-     "Summarizes a local file without a daemon: a pprof profile, an execution trace, a\n"
-     "goroutine dump or gops text, with the daemon's own parsers.\n"},
+     "inspect FILE|- [--top N] [--sample-type TYPE|all] [--cum] [-o table|json]",
+     "Summarizes a local file without a daemon, with the daemon's own parsers and limits: a\n"
+     "pprof profile (gzipped or not), an execution trace (Go 1.11 to 1.26), a goroutine dump\n"
+     "(debug=1 or 2, or gops), a heap profile text, or gops memstats/stats/version text; - reads\n"
+     "standard input. It prints what show would. --top N rows per table (default 20).\n"
+     "Exit status 1 when the file is not recognised or does not parse completely; for a\n"
+     "trace cut short, what could be read is printed first. -o json prints {file, format,\n"
+     "size_bytes, summary, series, error}.\n"},
     {"metrics", cmd_metrics, "the daemon's own Prometheus metrics", "metrics",
      "The daemon's own metrics in Prometheus text format (what GET /metrics serves).\n"},
 };

@@ -174,6 +174,16 @@ static void put_cell(FILE *f, const char *s, int w, enum cd_table_align align, b
     if (w <= 0)
         return;
     const unsigned char *p = (const unsigned char *)s;
+    if (align == CD_TABLE_TAIL) {
+        /* skip the code points that do not fit, keep the last w - 1 */
+        for (int skip = sw - (w - 1); skip > 0 && *p != '\0'; skip--) {
+            size_t n = utf8_len(p);
+            p += n ? n : 1;
+        }
+        fputs("\xe2\x80\xa6", f);
+        fputs((const char *)p, f);
+        return;
+    }
     for (int i = 0; i < w - 1 && *p != '\0'; i++) {
         size_t n = utf8_len(p);
         n = n ? n : 1;

@@ -17,6 +17,7 @@
 enum cd_table_align {
     CD_TABLE_LEFT = 0,
     CD_TABLE_RIGHT,
+    CD_TABLE_TAIL, /* left-aligned, but a cut keeps the end: "…/pkg.(*T).Method" (Go names) */
 };
 
 struct cd_table_col {

@@ -210,14 +210,14 @@
  *     plus the server's own collectord_api_requests_total{route,code} and
  *     collectord_api_connections.
  *
- * SUMMARIES (what collectorctl show/top/inspect render; unknown members print as JSON)
- *   "format" names the parser. pprof: "sample_types": [{"type", "unit"}], "top": per sample
- *   type a table of rows {"function", "flat", "cum", "flat_pct", "cum_pct"} (as an array of
- *   {"sample_type", "unit", "total", "rows"} or an object keyed by sample type). goroutine
- *   text: "goroutines", "states": {state: count}, "groups": [{"count", "state",
- *   "wait_minutes_max", "frames": [{"function", "file", "line"}], "created_by"}], "findings":
- *   [{"message", "severity", ...}]. trace and gops: flat members, units by suffix (_ns, _ms,
- *   _bytes).
+ * SUMMARIES (what collectorctl show/top/inspect render)
+ *   "summary" is the parser's JSON as stored, its shape chosen by the SNAPSHOT's "format" and
+ *   documented with each parser: pprof in daemon/pprof.h (per sample type its total and
+ *   top_flat / top_cum rows {"function", "file", "flat", "flat_pct", "cum", "cum_pct"}),
+ *   goroutine_text in daemon/goroutine.h ("states", "groups", "findings" [{"kind", "severity",
+ *   "message", ...}], ...), heap_text in daemon/heaptext.h, gops_* in daemon/gopsfmt.h, trace in
+ *   daemon/trace.h (whose own "format" member is the trace format, "v1" or "v2"). Parsers may add
+ *   members; clients print or ignore the ones they do not know.
  */
 #ifndef COLLECTORD_API_H
 #define COLLECTORD_API_H

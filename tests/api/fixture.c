@@ -14,12 +14,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static const char dump_text[] =
-    "goroutine 1 [running]:\nmain.main()\n\t/src/main.go:10 +0x1d\n\n"
-    "goroutine 7 [sync.Mutex.Lock, 3 minutes]:\nsync.runtime_SemacquireMutex(0x0?, 0x0?, "
-    "0x0?)\n\t/usr/lib/go/src/runtime/sema.go:77 +0x25\nsync.(*Mutex).Lock(...)\n"
-    "main.deadlockWaiter()\n\t/src/main.go:42 +0x4d\n";
-
 void fx_start(struct fx *f, const struct cd_api_limits *lim, bool tcp)
 {
     memset(f, 0, sizeof(*f));
@@ -35,7 +29,7 @@ void fx_start(struct fx *f, const struct cd_api_limits *lim, bool tcp)
     f->heap_id =
         tb_add(&f->tb, "api", "10.0.0.5:6060", "heap", "ok", now - 120000, gz, sizeof(gz), NULL);
     f->dump_id = tb_add(&f->tb, "api", "10.0.0.5:6060", "goroutine_dump", "ok", now - 180000,
-                        dump_text, strlen(dump_text), tb_goroutine_summary());
+                        tb_dump_text(), strlen(tb_dump_text()), tb_goroutine_summary());
     static const char trace[] = "go 1.19 trace\0\0\0\x01\x02\x03";
     f->trace_id = tb_add(&f->tb, "api", "10.0.0.5:6060", "trace", "ok", now - 240000, trace,
                          sizeof(trace) - 1, NULL);

@@ -2,6 +2,7 @@
 #include "testbackend.h"
 
 #include "clock.h"
+#include "goroutine.h"
 #include "hash.h"
 #include "kind.h"
 #include "str.h"
@@ -624,30 +625,75 @@ struct cd_api_backend tb_backend(struct tb *tb)
     return be;
 }
 
+/* 8 goroutines stuck 3 minutes on a mutex nobody unlocks, 3 idle HTTP connections, main. */
+static const char dump_text[] = "goroutine 1 [running]:\nmain.main()\n\t/src/main.go:10 +0x1d\n\n"
+#define STUCK(id)                                                                                  \
+    "goroutine " #id " [sync.Mutex.Lock, 3 minutes]:\n"                                            \
+    "sync.runtime_SemacquireMutex(0x0?, 0x0?, 0x0?)\n\t/usr/lib/go/src/runtime/sema.go:77 +0x25\n" \
+    "sync.(*Mutex).lockSlow(0xc0000a4000)\n\t/usr/lib/go/src/sync/mutex.go:171 +0x165\n"           \
+    "sync.(*Mutex).Lock(...)\n\t/usr/lib/go/src/sync/mutex.go:90\n"                                \
+    "main.deadlockWaiter()\n\t/src/main.go:42 +0x4d\n"                                             \
+    "created by main.startWaiters\n\t/src/main.go:50 +0x3f\n\n"
+#define IDLE(id)                                                                                   \
+    "goroutine " #id " [IO wait]:\n"                                                               \
+    "internal/poll.runtime_pollWait(0x7f, 0x72)\n\t/usr/lib/go/src/runtime/netpoll.go:305 +0x89\n" \
+    "net/http.(*conn).serve(0xc000150000, {0x6f4f10, 0xc00007e000})\n"                             \
+    "\t/usr/lib/go/src/net/http/server.go:1991 +0x61d\n"                                           \
+    "created by net/http.(*Server).Serve\n\t/usr/lib/go/src/net/http/server.go:3102 +0x4db\n\n"
+    STUCK(7) STUCK(8) STUCK(9) STUCK(10) STUCK(11) STUCK(12) STUCK(13) STUCK(14) IDLE(20) IDLE(21)
+        IDLE(22);
+#undef STUCK
+#undef IDLE
+
+const char *tb_dump_text(void)
+{
+    return dump_text;
+}
+
 json_t *tb_goroutine_summary(void)
 {
-    json_t *frames =
-        json_pack("[{s:s}, {s:s}, {s:s}, {s:s}, {s:s}]", "function", "sync.runtime_SemacquireMutex",
-                  "function", "sync.(*Mutex).lockSlow", "function", "sync.(*Mutex).Lock",
-                  "function", "main.deadlockWaiter", "function", "main.startWaiters.func1");
-    json_t *idle = json_pack("[{s:s}, {s:s}]", "function", "internal/poll.runtime_pollWait",
-                             "function", "net/http.(*conn).serve");
-    return json_pack("{s:s, s:i, s:{s:i, s:i, s:i}, s:[{s:i, s:s, s:i, s:o}, {s:i, s:s, s:o}]}",
-                     "format", "goroutine_text", "goroutines", 12, "states", "sync.Mutex.Lock", 8,
-                     "IO wait", 3, "running", 1, "groups", "count", 8, "state", "sync.Mutex.Lock",
-                     "wait_minutes_max", 3, "frames", frames, "count", 3, "state", "IO wait",
-                     "frames", idle);
+    struct cd_summary sum;
+    cd_summary_init(&sum);
+    struct cd_err err;
+    cd_err_init(&err);
+    json_t *out = NULL;
+    if (cd_goroutine_summarize((const uint8_t *)dump_text, strlen(dump_text), NULL, &sum, &err) ==
+        0)
+        out = json_incref(sum.json);
+    cd_summary_free(&sum);
+    return out;
 }
 
 json_t *tb_pprof_summary(void)
 {
-    return json_pack("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:I, s:[{s:s, s:s, s:I, s:[{s:s, s:I, "
-                     "s:I}, {s:s, s:I, s:I}, {s:s, s:I, s:I}]}]}",
-                     "format", "pprof", "sample_types", "type", "samples", "unit", "count", "type",
-                     "cpu", "unit", "nanoseconds", "duration_ns", (json_int_t)10000000000LL, "top",
-                     "sample_type", "cpu", "unit", "nanoseconds", "total", (json_int_t)2500000000LL,
-                     "rows", "function", "main.hot", "flat", (json_int_t)1500000000LL, "cum",
-                     (json_int_t)2000000000LL, "function", "runtime.mallocgc", "flat",
-                     (json_int_t)500000000LL, "cum", (json_int_t)600000000LL, "function",
-                     "main.main", "flat", (json_int_t)0, "cum", (json_int_t)2500000000LL);
+    /* The shape cd_pprof_summarize gives (pprof.h), for a 10 s CPU profile. */
+    return json_pack(
+        "{s:s, s:i, s:i, s:[{s:s, s:s, s:I, s:I, s:b, s:[{s:s, s:s, s:I, s:f, s:I, s:f}, "
+        "{s:s, s:s, s:I, s:f, s:I, s:f}], s:[]}, {s:s, s:s, s:I, s:I, s:b, s:[{s:s, s:s, s:I, "
+        "s:f, s:I, s:f}, {s:s, s:s, s:I, s:f, s:I, s:f}], s:[{s:s, s:s, s:I, s:f, s:I, s:f}, "
+        "{s:s, s:s, s:I, s:f, s:I, s:f}, {s:s, s:s, s:I, s:f, s:I, s:f}]}], s:n, s:i, s:{s:s, "
+        "s:s}, s:I, s:I, s:I, s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:n, s:{s:[], s:[]}, s:s, s:s, "
+        "s:[], s:s, s:b, s:i}",
+        "encoding", "gzip", "bytes", 18, "decompressed_bytes", 900, "sample_types", "type",
+        "samples", "unit", "count", "total", (json_int_t)250, "total_abs", (json_int_t)250,
+        "saturated", 0, "top_flat", "function", "main.hot", "file", "/src/main.go", "flat",
+        (json_int_t)150, "flat_pct", 60.0, "cum", (json_int_t)200, "cum_pct", 80.0, "function",
+        "runtime.mallocgc", "file", "runtime/malloc.go", "flat", (json_int_t)50, "flat_pct", 20.0,
+        "cum", (json_int_t)60, "cum_pct", 24.0, "top_cum", "type", "cpu", "unit", "nanoseconds",
+        "total", (json_int_t)2500000000LL, "total_abs", (json_int_t)2500000000LL, "saturated", 0,
+        "top_flat", "function", "main.hot", "file", "/src/main.go", "flat",
+        (json_int_t)1500000000LL, "flat_pct", 60.0, "cum", (json_int_t)2000000000LL, "cum_pct",
+        80.0, "function", "runtime.mallocgc", "file", "runtime/malloc.go", "flat",
+        (json_int_t)500000000LL, "flat_pct", 20.0, "cum", (json_int_t)600000000LL, "cum_pct", 24.0,
+        "top_cum", "function", "main.main", "file", "/src/main.go", "flat", (json_int_t)0,
+        "flat_pct", 0.0, "cum", (json_int_t)2500000000LL, "cum_pct", 100.0, "function", "main.hot",
+        "file", "/src/main.go", "flat", (json_int_t)1500000000LL, "flat_pct", 60.0, "cum",
+        (json_int_t)2000000000LL, "cum_pct", 80.0, "function", "runtime.mallocgc", "file",
+        "runtime/malloc.go", "flat", (json_int_t)500000000LL, "flat_pct", 20.0, "cum",
+        (json_int_t)600000000LL, "cum_pct", 24.0, "default_sample_type", "default_index", 1,
+        "period_type", "type", "cpu", "unit", "nanoseconds", "period", (json_int_t)10000000,
+        "time_ns", (json_int_t)1795300000000000000LL, "duration_ns", (json_int_t)10000000000LL,
+        "counts", "samples", 25, "locations", 4, "functions", 3, "mappings", 1, "strings", 12,
+        "nodes", 3, "main_binary", "label_keys", "string", "numeric", "drop_frames", "",
+        "keep_frames", "", "comments", "doc_url", "", "symbolized", 1, "truncated_stacks", 0);
 }

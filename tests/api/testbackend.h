@@ -64,9 +64,11 @@ int64_t tb_add(struct tb *tb, const char *job, const char *instance, const char 
 /* Lets held captures complete. */
 void tb_release(struct tb *tb);
 int tb_captures_started(struct tb *tb);
-/* A goroutine dump summary in which 8 goroutines wait 3 minutes on a mutex. */
+/* A goroutine dump (debug=2 text) in which 8 goroutines wait 3 minutes on a mutex, and its summary
+ * by the real parser (goroutine.h). */
+const char *tb_dump_text(void);
 json_t *tb_goroutine_summary(void);
-/* A pprof summary with a cpu top table. */
+/* A pprof summary in the parser's shape (pprof.h) with samples and cpu top tables. */
 json_t *tb_pprof_summary(void);
 
 #endif
