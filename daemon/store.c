@@ -1302,7 +1302,7 @@ void cd_store_opts_default(struct cd_store_opts *o)
     o->close_timeout_ms = 10000;
     o->disk_full_retry_ms = 1000;
     o->disk_reserve_bytes = 4 << 20;
-    o->cache_bytes = 32 << 20;
+    o->cache_bytes = 8 << 20;
     o->reader_pool = 4;
     o->page_size = STORE_PAGE_SIZE;
     cd_retention_policy_default(&o->retention);

@@ -83,7 +83,7 @@ struct cd_store_opts {
     /* Headroom kept in "<path>-reserve" (a preallocated file) and released when the disk fills,
      * so metadata records still fit (default 4 MiB; < 0: none). */
     int64_t disk_reserve_bytes;
-    int64_t cache_bytes; /* the writer connection's page cache (default 32 MiB) */
+    int64_t cache_bytes; /* the writer connection's page cache (default 8 MiB) */
     size_t reader_pool;  /* idle readers the pool keeps open (default 4) */
     int page_size;       /* for a new file only (default 16384; store.c says why) */
     struct cd_retention_policy retention;

@@ -46,8 +46,10 @@ const (
 )
 
 const (
-	gopsCPUDuration   = 30 * time.Second // fixed by the protocol
-	gopsTraceDuration = 5 * time.Second  // fixed by the protocol
+	// The real agent's fixed durations; -gops-cpu-duration and -gops-trace-duration shorten
+	// them for tests that cannot wait 30 s.
+	gopsCPUDuration   = 30 * time.Second
+	gopsTraceDuration = 5 * time.Second
 	keptOpenMax       = 64
 )
 
@@ -153,7 +155,7 @@ func (a *gopsAgent) handle(cmd byte, in io.Reader, w io.Writer) error {
 		if err := pprof.StartCPUProfile(w); err != nil {
 			return err
 		}
-		time.Sleep(gopsCPUDuration)
+		time.Sleep(a.o.gopsCPU)
 		pprof.StopCPUProfile()
 		return nil
 	case gopsStats:
@@ -165,7 +167,7 @@ func (a *gopsAgent) handle(cmd byte, in io.Reader, w io.Writer) error {
 		if err := trace.Start(w); err != nil {
 			return err
 		}
-		time.Sleep(gopsTraceDuration)
+		time.Sleep(a.o.gopsTrace)
 		trace.Stop()
 		return nil
 	case gopsBinaryDump:

@@ -154,13 +154,19 @@ func startChild(exe string, o *options, workload, hostile string, i int, ready c
 		"-hostile", hostile,
 		"-gops-dir", absPath(o.gopsDir),
 		"-pprof-addr", o.pprofAddr,
+		"-ports", strconv.Itoa(o.ports),
 		"-deadlock-n", strconv.Itoa(o.deadlockN),
 		"-leak-rate", strconv.Itoa(o.leakRate),
 		"-slow-interval", o.slowInterval.String(),
+		"-gops-cpu-duration", o.gopsCPU.String(),
+		"-gops-trace-duration", o.gopsTrace.String(),
 		"-huge-bytes", strconv.FormatInt(o.hugeBytes, 10),
 	}
 	if o.noGops {
 		args = append(args, "-no-gops")
+	}
+	if o.arrivals != "" {
+		args = append(args, "-arrivals", absPath(o.arrivals))
 	}
 	if o.hugeLength {
 		args = append(args, "-huge-content-length")

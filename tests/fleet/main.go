@@ -20,6 +20,7 @@ import (
 // Limits on what the command line may ask for, so a typo cannot take the machine down.
 const (
 	maxTargets      = 256
+	maxPorts        = 1000 // pprof listeners per target process (-ports)
 	maxDeadlockN    = 100000
 	maxLeakRate     = 100000
 	maxLeaked       = 100000 // leaked goroutines stop growing here
@@ -42,10 +43,14 @@ type options struct {
 	gopsDir      string
 	noGops       bool
 	pprofAddr    string
+	ports        int
+	arrivals     string
 	deadlockN    int
 	leakRate     int
 	exitAfter    time.Duration
 	slowInterval time.Duration
+	gopsCPU      time.Duration
+	gopsTrace    time.Duration
 	hugeBytes    int64
 	hugeLength   bool
 	child        bool // hidden: this process is a target started by a launcher
@@ -72,10 +77,14 @@ func run() int {
 	fs.StringVar(&o.gopsDir, "gops-dir", "", "gops port-file directory (default: $GOPS_CONFIG_DIR, else $XDG_CONFIG_HOME/gops, else $HOME/.config/gops)")
 	fs.BoolVar(&o.noGops, "no-gops", false, "do not run the gops agent")
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:0", "listen address for net/http/pprof")
+	fs.IntVar(&o.ports, "ports", 1, fmt.Sprintf("pprof listeners per target process (1..%d); each is listed as its own target (benchmarks: many endpoints on few cores)", maxPorts))
+	fs.StringVar(&o.arrivals, "arrivals", "", "append one line per HTTP request to this file when it arrives: Unix time in ns, a space, the request URI (benchmarks: when did a scraper really start)")
 	fs.IntVar(&o.deadlockN, "deadlock-n", 8, "goroutines stuck in sync.(*Mutex).Lock in the deadlock workload")
 	fs.IntVar(&o.leakRate, "leak-rate", 20, "goroutines leaked per second in the leak workload")
 	fs.DurationVar(&o.exitAfter, "exit-after", 0, "exit on its own after this long (0 = run until signalled)")
 	fs.DurationVar(&o.slowInterval, "slow-interval", 200*time.Millisecond, "hostile slow: pause between two bytes")
+	fs.DurationVar(&o.gopsCPU, "gops-cpu-duration", gopsCPUDuration, "how long the agent's CPU profile (0x06) runs; the real agent's is fixed at 30s")
+	fs.DurationVar(&o.gopsTrace, "gops-trace-duration", gopsTraceDuration, "how long the agent's trace (0x08) runs; the real agent's is fixed at 5s")
 	fs.Int64Var(&o.hugeBytes, "huge-bytes", defaultHugeSize, "hostile huge: bytes streamed per answer")
 	fs.BoolVar(&o.hugeLength, "huge-content-length", false, "hostile huge: declare Content-Length instead of streaming chunked")
 	fs.BoolVar(&o.child, "fleet-child", false, "")
@@ -156,6 +165,9 @@ func (o *options) validate() error {
 	if o.n < 1 || o.n > maxTargets {
 		return fmt.Errorf("-n %d: want 1..%d", o.n, maxTargets)
 	}
+	if o.ports < 1 || o.ports > maxPorts {
+		return fmt.Errorf("-ports %d: want 1..%d", o.ports, maxPorts)
+	}
 	if o.deadlockN < 0 || o.deadlockN > maxDeadlockN {
 		return fmt.Errorf("-deadlock-n %d: want 0..%d", o.deadlockN, maxDeadlockN)
 	}
@@ -168,12 +180,21 @@ func (o *options) validate() error {
 	if o.slowInterval <= 0 || o.slowInterval > time.Minute {
 		return fmt.Errorf("-slow-interval %v: want (0, 1m]", o.slowInterval)
 	}
+	if o.gopsCPU <= 0 || o.gopsCPU > 10*time.Minute {
+		return fmt.Errorf("-gops-cpu-duration %v: want (0, 10m]", o.gopsCPU)
+	}
+	if o.gopsTrace <= 0 || o.gopsTrace > 10*time.Minute {
+		return fmt.Errorf("-gops-trace-duration %v: want (0, 10m]", o.gopsTrace)
+	}
 	if o.hugeBytes <= 0 {
 		return fmt.Errorf("-huge-bytes %d: must be positive", o.hugeBytes)
 	}
 	_, port, err := net.SplitHostPort(o.pprofAddr)
 	if err != nil {
 		return fmt.Errorf("-pprof-addr %q: %v", o.pprofAddr, err)
+	}
+	if o.ports > 1 && port != "0" {
+		return fmt.Errorf("-pprof-addr %q: with -ports > 1 every listener needs its own port, use port 0", o.pprofAddr)
 	}
 	if o.n > 1 && port != "0" {
 		return fmt.Errorf("-pprof-addr %q: with -n > 1 every target needs its own port, use port 0", o.pprofAddr)

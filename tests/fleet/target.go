@@ -25,6 +25,9 @@ type targetInfo struct {
 	GopsPort  int    `json:"gops_port"`
 	Workload  string `json:"workload"`
 	Hostile   string `json:"hostile"`
+	// With -ports N > 1: the other N-1 pprof listeners. Only in a launched target's report to
+	// the launcher; writeOutputs turns each into an entry of its own.
+	ExtraPorts []int `json:"extra_pprof_ports,omitempty"`
 }
 
 type targetList struct {
@@ -68,7 +71,17 @@ func runTarget(o *options, workload, hostile string) int {
 	}
 	// No WriteTimeout: long CPU profiles and traces must work, and hostile modes decide how
 	// slowly to answer.
-	srv := &http.Server{Handler: pprofHandler(hostile, o), ReadHeaderTimeout: time.Minute}
+	handler := pprofHandler(hostile, o)
+	if o.arrivals != "" {
+		f, err := os.OpenFile(o.arrivals, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			logf("arrivals: %v", err)
+			return 1
+		}
+		defer f.Close()
+		handler = &arrivalLog{f: f, next: handler}
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
 	go srv.Serve(ln)
 
 	info := targetInfo{
@@ -76,6 +89,17 @@ func runTarget(o *options, workload, hostile string) int {
 		PprofPort: ln.Addr().(*net.TCPAddr).Port,
 		Workload:  workload,
 		Hostile:   hostile,
+	}
+	// -ports: more listeners on the same handler (one server: one set of timeouts). A thousand
+	// endpoints then need ten processes instead of a thousand.
+	for i := 1; i < o.ports; i++ {
+		l, err := net.Listen("tcp", o.pprofAddr)
+		if err != nil {
+			logf("pprof listen (%d of %d): %v", i+1, o.ports, err)
+			return 1
+		}
+		go srv.Serve(l)
+		info.ExtraPorts = append(info.ExtraPorts, l.Addr().(*net.TCPAddr).Port)
 	}
 	var agent *gopsAgent
 	if !o.noGops {
@@ -120,6 +144,18 @@ func runTarget(o *options, workload, hostile string) int {
 	return stop()
 }
 
+// arrivalLog appends "<unix ns> <path?query>\n" for each request before serving it. One write per
+// line on an O_APPEND file: lines from several processes sharing the file never interleave.
+type arrivalLog struct {
+	f    *os.File
+	next http.Handler
+}
+
+func (a *arrivalLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	a.f.WriteString(fmt.Sprintf("%d %s\n", time.Now().UnixNano(), r.URL.RequestURI()))
+	a.next.ServeHTTP(w, r)
+}
+
 func reportReady(info targetInfo) error {
 	f := os.NewFile(readyFD, "ready")
 	if f == nil {
@@ -132,6 +168,7 @@ func reportReady(info targetInfo) error {
 // writeOutputs writes the -file-sd and -list files, each as FILE.tmp renamed over FILE, so a
 // reader never sees a partial file. The list goes last: its appearance means "all ready".
 func writeOutputs(o *options, targets []targetInfo) error {
+	targets = expandPorts(targets)
 	if o.fileSD != "" {
 		if err := writeJSON(o.fileSD, fileSDGroups(targets, o.fileSDJob)); err != nil {
 			return err
@@ -143,6 +180,24 @@ func writeOutputs(o *options, targets []targetInfo) error {
 		}
 	}
 	return nil
+}
+
+// expandPorts lists every pprof listener as a target of its own: a process with -ports N
+// appears N times, same pid, the agent's port only on the first entry (one agent per process).
+func expandPorts(targets []targetInfo) []targetInfo {
+	out := make([]targetInfo, 0, len(targets))
+	for _, t := range targets {
+		extra := t.ExtraPorts
+		t.ExtraPorts = nil
+		out = append(out, t)
+		for _, p := range extra {
+			e := t
+			e.PprofPort = p
+			e.GopsPort = 0
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // sdGroup is one Prometheus file_sd target group.

@@ -2,7 +2,8 @@
  * The fleet's gops agent answers every command byte like the real agent: shapes of the answers,
  * unknown bytes, serial handling, failure leaving the connection open. One fleet of two targets:
  * target 0 (idle) answers the quick commands while target 1 (cpu) runs the 30 s CPU profile in a
- * thread, so the whole program takes about 30 s.
+ * thread, so the whole program takes about 30 s. A fleet of its own checks the flags that shorten
+ * the agent's CPU profile and trace.
  */
 #include "cdtest.h"
 #include "fleet.h"
@@ -347,6 +348,36 @@ static void test_cpu_profile(void **st)
     assert_true(s->cpu.elapsed_ms >= 29500 && s->cpu.elapsed_ms < 45000);
 }
 
+/* -gops-cpu-duration / -gops-trace-duration: the same answers, shorter (for the engine's tests). */
+static void test_short_durations(void **st)
+{
+    (void)st;
+    struct cdt_fleet f;
+    const char *args[] = {"-workload", "cpu", "-gops-cpu-duration", "1s", "-gops-trace-duration",
+                          "500ms",     NULL};
+    assert_int_equal(cdt_fleet_start(&f, args, 30000), 0);
+    int port = f.targets[0].gops_port;
+    uint8_t *out = NULL;
+    size_t len = 0;
+    int64_t t0 = cdt_now_ms();
+    assert_int_equal(cdt_gops_cmd(port, 0x06, &out, &len, 20000), 0);
+    int64_t cpu_ms = cdt_now_ms() - t0;
+    assert_true(len > 100);
+    assert_memory_equal(out, "\x1f\x8b\x08", 3);
+    free(out);
+    t0 = cdt_now_ms();
+    assert_int_equal(cdt_gops_cmd(port, 0x08, &out, &len, 20000), 0);
+    int64_t trace_ms = cdt_now_ms() - t0;
+    assert_true(len > 16);
+    assert_memory_equal(out, "go 1.", 5);
+    free(out);
+    print_message("short: cpu profile in %lld ms, trace in %lld ms\n", (long long)cpu_ms,
+                  (long long)trace_ms);
+    assert_true(cpu_ms >= 950 && cpu_ms < 10000);
+    assert_true(trace_ms >= 450 && trace_ms < 10000);
+    cdt_fleet_stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,5 +388,7 @@ int main(void)
         cmocka_unit_test(test_unknown),      cmocka_unit_test(test_failure_left_open),
         cmocka_unit_test(test_trace_serial), cmocka_unit_test(test_cpu_profile),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    const struct CMUnitTest alone[] = {cmocka_unit_test(test_short_durations)};
+    int failed = cmocka_run_group_tests(alone, NULL, NULL);
+    return failed + cmocka_run_group_tests(tests, setup, teardown);
 }

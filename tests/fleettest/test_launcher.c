@@ -1,10 +1,11 @@
 /*
  * The fleet as processes: the single target and its list file, gops port files (where, what,
  * removed on a clean exit), -no-gops, the -n launcher (distinct processes, round-robin
- * assignment, children stopped with it, children gone when it is SIGKILLed), -exit-after, flag
- * errors.
+ * assignment, children stopped with it, children gone when it is SIGKILLed), -exit-after,
+ * -ports (many listeners per process, each listed as a target) and -arrivals, flag errors.
  */
 #include "cdtest.h"
+#include "clock.h"
 #include "fleet.h"
 
 #include <errno.h>
@@ -324,6 +325,101 @@ static void test_file_sd(void **st)
     free(dir);
 }
 
+/* -ports: every listener is an entry of its own (list and file_sd), same pid, the agent on the
+ * first entry of its process only, and every listener serves the real handlers. */
+static void test_ports(void **st)
+{
+    (void)st;
+    char *dir = cdt_tmpdir("fleet-ports");
+    char *sd = cdt_path(dir, "targets.json");
+    char *arrivals = cdt_path(dir, "arrivals.log");
+    struct cdt_fleet f;
+    const char *args[] = {"-n", "2", "-ports", "3", "-file-sd", sd, "-arrivals", arrivals, NULL};
+    int64_t t0 = cd_clock_now_wall_ms();
+    assert_int_equal(cdt_fleet_start(&f, args, 30000), 0);
+    assert_int_equal(f.n, 6);
+    for (size_t i = 0; i < 6; i++) {
+        const struct cdt_fleet_target *t = &f.targets[i];
+        const struct cdt_fleet_target *first = &f.targets[i - i % 3];
+        assert_int_equal(t->pid, first->pid);
+        assert_int_equal(ppid_of(t->pid), f.pid);
+        if (i % 3 == 0)
+            expect_port_file(f.gops_dir, t->pid, t->gops_port);
+        else
+            assert_int_equal(t->gops_port, 0);
+        for (size_t j = 0; j < i; j++) {
+            assert_int_not_equal(t->pprof_port, f.targets[j].pprof_port);
+            if (j / 3 != i / 3)
+                assert_int_not_equal(t->pid, f.targets[j].pid);
+        }
+        int status = 0;
+        uint8_t *out = NULL;
+        size_t len = 0;
+        assert_int_equal(
+            cdt_http_get(t->pprof_port, "/debug/pprof/heap?debug=1", &status, &out, &len, 10000),
+            0);
+        assert_int_equal(status, 200);
+        assert_true(strncmp((char *)out, "heap profile: ", 14) == 0);
+        free(out);
+    }
+    /* file_sd: six pprof groups and two agents, in list order */
+    json_error_t jerr;
+    json_t *root = json_load_file(sd, 0, &jerr);
+    if (root == NULL)
+        fail_msg("%s: %s", sd, jerr.text);
+    assert_int_equal(json_array_size(root), 8);
+    size_t g = 0;
+    for (size_t i = 0; i < 6; i++) {
+        char want[64];
+        snprintf(want, sizeof(want), "127.0.0.1:%d", f.targets[i].pprof_port);
+        json_t *pp = json_array_get(root, g++);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(pp, "targets"), 0)),
+                            want);
+        if (f.targets[i].gops_port != 0) {
+            snprintf(want, sizeof(want), "gops://127.0.0.1:%d", f.targets[i].gops_port);
+            json_t *gg = json_array_get(root, g++);
+            assert_string_equal(
+                json_string_value(json_array_get(json_object_get(gg, "targets"), 0)), want);
+        }
+    }
+    json_decref(root);
+
+    /* -arrivals: one line per request, from both processes, timed while the test ran */
+    int64_t t1 = cd_clock_now_wall_ms();
+    uint8_t *log = NULL;
+    size_t log_len = 0;
+    assert_int_equal(cdt_read_file(arrivals, &log, &log_len), 0);
+    size_t lines = 0;
+    for (char *line = (char *)log; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = '\0';
+        long long ns = 0;
+        char path[64];
+        assert_int_equal(sscanf(line, "%lld %63s", &ns, path), 2);
+        assert_string_equal(path, "/debug/pprof/heap?debug=1"); /* path and query */
+        assert_true(ns / 1000000 >= t0 - 1000 && ns / 1000000 <= t1 + 1000);
+        lines++;
+        line = nl + 1;
+    }
+    assert_int_equal(lines, 6);
+    free(log);
+    cdt_fleet_stop(&f);
+
+    /* a single target (no launcher) lists its listeners the same way */
+    const char *one[] = {"-ports", "2", "-no-gops", NULL};
+    assert_int_equal(cdt_fleet_start(&f, one, 30000), 0);
+    assert_int_equal(f.n, 2);
+    assert_int_equal(f.targets[0].pid, f.pid);
+    assert_int_equal(f.targets[1].pid, f.pid);
+    assert_int_not_equal(f.targets[0].pprof_port, f.targets[1].pprof_port);
+    cdt_fleet_stop(&f);
+    cdt_rmrf(dir);
+    free(arrivals);
+    free(sd);
+    free(dir);
+}
+
 static void test_bad_flags(void **st)
 {
     (void)st;
@@ -335,6 +431,11 @@ static void test_bad_flags(void **st)
         {"-workloads", "cpu,nope", NULL},
         {"-leak-rate", "-1", NULL},
         {"extra-argument", NULL, NULL},
+        {"-ports", "0", NULL},
+        {"-ports", "1001", NULL},
+        {"-ports", "2", "-pprof-addr", "127.0.0.1:6060"},
+        {"-gops-cpu-duration", "0s", NULL},
+        {"-gops-trace-duration", "11m", NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char *argv[6] = {(char *)cdt_env("CD_FLEET")};
@@ -355,7 +456,8 @@ int main(void)
         cmocka_unit_test(test_single),         cmocka_unit_test(test_no_gops),
         cmocka_unit_test(test_launcher_three), cmocka_unit_test(test_launcher_sigkill),
         cmocka_unit_test(test_exit_after),     cmocka_unit_test(test_default_gops_dir),
-        cmocka_unit_test(test_file_sd),        cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_file_sd),        cmocka_unit_test(test_ports),
+        cmocka_unit_test(test_bad_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,9 @@
  *
  * Until the daemon exists the engine runs here with a worker pool and a sink that hashes each
  * snapshot's bytes (SHA-256) on a worker and drops it: scrape + hand-off + a pass over the bytes,
- * no parsing, no SQLite. The targets are real net/http/pprof endpoints: P Go processes
- * (tests/scrape/gotarget) with T/P listeners each, since a thousand Go processes do not fit
- * this 2-core machine next to the collector.
+ * no parsing, no SQLite (tests/bench/bench_daemon_scrape measures the real daemon). The targets
+ * are real net/http/pprof endpoints: P Go processes of the test fleet (-ports) with T/P listeners
+ * each, since a thousand Go processes do not fit this 2-core machine next to the collector.
  *
  * The peer, measured in the same run against the same endpoints: the "cron job with curl" way,
  * every 10 s `xargs -P 64 curl` over the same 3T URLs. Its CPU is its children's rusage; its
@@ -16,6 +16,7 @@
  * Usage: bench_scrape [--seconds 300] [--targets 1000] [--procs 10] [--peer-ticks 3]
  */
 #include "cdtest.h"
+#include "fleet.h"
 
 #include "hash.h"
 #include "scrape.h"
@@ -31,17 +32,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_PROCS   64
+#define MAX_PROCS   256
 #define INTERVAL_MS 10000
 
 static int opt_seconds = 300, opt_targets = 1000, opt_procs = 10, opt_peer_ticks = 3;
-
-struct proc {
-    pid_t pid;
-    char *log;
-    int *ports;
-    int n_ports;
-};
 
 static char *read_text(const char *path)
 {
@@ -52,32 +46,6 @@ static char *read_text(const char *path)
     char *s = cd_str_ndup(d != NULL ? (const char *)d : "", n);
     free(d);
     return s;
-}
-
-static bool proc_ready(void *ctx)
-{
-    struct proc *p = ctx;
-    char *t = read_text(p->log);
-    bool ok = t != NULL && strstr(t, "pprof=") != NULL;
-    if (ok) {
-        const char *ports = strstr(t, "ports=");
-        int first = 0;
-        sscanf(strstr(t, "pprof="), "pprof=%d", &first);
-        p->ports[p->n_ports++] = first;
-        if (ports != NULL) {
-            const char *c = ports + 6;
-            while (*c != '\0' && *c != '\n') {
-                char *end;
-                long v = strtol(c, &end, 10);
-                if (end == c)
-                    break;
-                p->ports[p->n_ports++] = (int)v;
-                c = *end == ',' ? end + 1 : end;
-            }
-        }
-    }
-    free(t);
-    return ok;
 }
 
 /* ---- the sink: hash on a worker, drop ------------------------------------------------------ */
@@ -199,35 +167,26 @@ int main(int argc, char **argv)
             opt_peer_ticks = v;
     }
     signal(SIGPIPE, SIG_IGN);
-    const char *build = getenv("CD_BUILD_DIR");
-    if (build == NULL) {
-        fprintf(stderr, "bench_scrape: run through ctest (CD_BUILD_DIR unset)\n");
+    if (getenv("CD_FLEET") == NULL) {
+        fprintf(stderr, "bench_scrape: run through ctest (CD_FLEET unset)\n");
         return 2;
     }
-    char *bin = cdt_path(build, "tests/scrape/cd-gotarget");
     char *dir = cdt_tmpdir("bench-scrape");
     char *arrivals = cdt_path(dir, "arrivals.log");
     int per = (opt_targets + opt_procs - 1) / opt_procs;
-    struct proc procs[MAX_PROCS];
-    memset(procs, 0, sizeof(procs));
-    int total_ports = 0;
-    for (int i = 0; i < opt_procs; i++) {
-        char name[32], nports[16];
-        snprintf(name, sizeof(name), "target-%d.log", i);
-        snprintf(nports, sizeof(nports), "%d", per);
-        procs[i].log = cdt_path(dir, name);
-        procs[i].ports = calloc((size_t)per + 1, sizeof(int));
-        char *av[] = {bin, "-ports", nports, "-burn=false", "-arrivals", arrivals, NULL};
-        procs[i].pid = cdt_spawn(av, procs[i].log);
-        if (cdt_wait_until(proc_ready, &procs[i], 30000) < 0) {
-            fprintf(stderr, "bench_scrape: target %d did not start\n", i);
-            return 1;
-        }
-        total_ports += procs[i].n_ports;
+    char nprocs[16], nports[16];
+    snprintf(nprocs, sizeof(nprocs), "%d", opt_procs);
+    snprintf(nports, sizeof(nports), "%d", per);
+    const char *fargs[] = {"-n",        nprocs, "-ports",    nports,   "-no-gops",
+                           "-workload", "idle", "-arrivals", arrivals, NULL};
+    struct cdt_fleet fleet;
+    if (cdt_fleet_start(&fleet, fargs, 120000) != 0) {
+        fprintf(stderr, "bench_scrape: the fleet did not start\n");
+        return 1;
     }
-    int n_targets = total_ports < opt_targets ? total_ports : opt_targets;
-    printf("setup: %d HTTP targets (real net/http/pprof, %d Go processes) x 3 kinds (heap, "
-           "goroutine, allocs) every %d s\n",
+    int n_targets = (int)fleet.n < opt_targets ? (int)fleet.n : opt_targets;
+    printf("setup: %d HTTP targets (real net/http/pprof, %d Go processes of the test fleet) x 3 "
+           "kinds (heap, goroutine, allocs) every %d s\n",
            n_targets, opt_procs, INTERVAL_MS / 1000);
 
     /* ---- engine phase ---- */
@@ -248,29 +207,26 @@ int main(int argc, char **argv)
         return 1;
     struct cd_target_set set = {0};
     static const char *kinds[] = {"heap", "goroutine", "allocs"};
-    int made = 0;
-    for (int p = 0; p < opt_procs && made < n_targets; p++) {
-        for (int k = 0; k < procs[p].n_ports && made < n_targets; k++, made++) {
-            struct cd_target *t = cd_target_set_add(&set);
-            t->job = cd_str_dup("bench");
-            t->scheme = CD_SCHEME_HTTP;
-            t->address = cd_str_printf("127.0.0.1:%d", procs[p].ports[k]);
-            char pid[16];
-            snprintf(pid, sizeof(pid), "%d", (int)procs[p].pid);
-            cd_labels_set(&t->labels, "job", "bench");
-            cd_labels_set(&t->labels, "instance", t->address);
-            cd_labels_set(&t->labels, "pid", pid);
-            t->kinds = calloc(3, sizeof(*t->kinds));
-            for (int j = 0; j < 3; j++) {
-                t->kinds[j].name = cd_str_dup(kinds[j]);
-                t->kinds[j].path = cd_str_printf("/debug/pprof/%s", kinds[j]);
-                t->kinds[j].interval_ms = INTERVAL_MS;
-                t->kinds[j].timeout_ms = 5000;
-                t->n_kinds++;
-            }
-            t->max_body_bytes = 64 << 20;
-            cd_target_finish(t);
+    for (int i = 0; i < n_targets; i++) {
+        struct cd_target *t = cd_target_set_add(&set);
+        t->job = cd_str_dup("bench");
+        t->scheme = CD_SCHEME_HTTP;
+        t->address = cd_str_printf("127.0.0.1:%d", fleet.targets[i].pprof_port);
+        char pid[16];
+        snprintf(pid, sizeof(pid), "%d", fleet.targets[i].pid);
+        cd_labels_set(&t->labels, "job", "bench");
+        cd_labels_set(&t->labels, "instance", t->address);
+        cd_labels_set(&t->labels, "pid", pid);
+        t->kinds = calloc(3, sizeof(*t->kinds));
+        for (int j = 0; j < 3; j++) {
+            t->kinds[j].name = cd_str_dup(kinds[j]);
+            t->kinds[j].path = cd_str_printf("/debug/pprof/%s", kinds[j]);
+            t->kinds[j].interval_ms = INTERVAL_MS;
+            t->kinds[j].timeout_ms = 5000;
+            t->n_kinds++;
         }
+        t->max_body_bytes = 64 << 20;
+        cd_target_finish(t);
     }
     double cpu0 = cpu_s(RUSAGE_SELF);
     int64_t t0 = cdt_now_ms();
@@ -337,11 +293,10 @@ int main(int argc, char **argv)
     char *urls = cdt_path(dir, "urls.txt");
     FILE *uf = fopen(urls, "w");
     int n_urls = 0;
-    for (int p = 0, made2 = 0; p < opt_procs && made2 < n_targets; p++) {
-        for (int k = 0; k < procs[p].n_ports && made2 < n_targets; k++, made2++) {
-            for (int j = 0; j < 3; j++, n_urls++)
-                fprintf(uf, "http://127.0.0.1:%d/debug/pprof/%s\n", procs[p].ports[k], kinds[j]);
-        }
+    for (int i = 0; i < n_targets; i++) {
+        for (int j = 0; j < 3; j++, n_urls++)
+            fprintf(uf, "http://127.0.0.1:%d/debug/pprof/%s\n", fleet.targets[i].pprof_port,
+                    kinds[j]);
     }
     fclose(uf);
     /* Arrivals before this point belong to the engine phase. */
@@ -415,15 +370,10 @@ int main(int argc, char **argv)
     printf("targets: RSS <= 64 MiB %s, CPU <= 25%% of one core %s, >= 99%% within 100 ms %s\n",
            pass_rss ? "PASS" : "FAIL", pass_cpu ? "PASS" : "FAIL", pass_late ? "PASS" : "FAIL");
 
-    for (int i = 0; i < opt_procs; i++) {
-        cdt_stop(procs[i].pid, SIGTERM, 5000);
-        free(procs[i].log);
-        free(procs[i].ports);
-    }
+    cdt_fleet_stop(&fleet);
     cdt_rmrf(dir);
     free(dir);
     free(urls);
     free(arrivals);
-    free(bin);
     return pass_rss && pass_cpu && pass_late ? 0 : 1;
 }

@@ -1,10 +1,12 @@
 /*
- * The scrape engine against a real Go program (tests/scrape/gotarget: the real net/http/pprof and a
- * gops-protocol agent): every kind delivered with sound bytes, gops version equal to a direct
- * request, and two CPU profiles of one process never overlapping, across HTTP and gops.
+ * The scrape engine against a real Go program, a target of the shared test fleet (tests/fleet: the
+ * real net/http/pprof and a gops-protocol agent): every kind delivered with sound bytes, gops
+ * version equal to a direct request, and two CPU profiles of one process never overlapping,
+ * across HTTP and gops.
  */
 #include "cdtest.h"
 #include "engine_util.h"
+#include "fleet.h"
 
 #include "kind.h"
 #include "str.h"
@@ -19,51 +21,30 @@
 #include <unistd.h>
 
 struct gt {
-    pid_t pid;
-    int pprof_port, gops_port, target_pid;
-    char *dir, *log;
+    struct cdt_fleet fleet;
+    int pprof_port, gops_port;
     char http_addr[64], gops_addr[64], pid_str[16];
 };
 
-static bool gt_ready(void *ctx)
-{
-    struct gt *g = ctx;
-    uint8_t *data = NULL;
-    size_t len = 0;
-    if (cdt_read_file(g->log, &data, &len) < 0 || data == NULL)
-        return false;
-    char *text = cd_str_ndup((const char *)data, len);
-    free(data);
-    const char *p = text != NULL ? strstr(text, "pprof=") : NULL;
-    bool ok = p != NULL && sscanf(p, "pprof=%d gops=%d pid=%d", &g->pprof_port, &g->gops_port,
-                                  &g->target_pid) == 3;
-    free(text);
-    return ok;
-}
-
-static void gt_start(struct gt *g, const char *cpu_seconds)
+/* One fleet target (cpu workload: something in the CPU profile) whose agent profiles for
+ * cpu_duration instead of the real agent's 30 s and traces for 1 s. */
+static void gt_start(struct gt *g, const char *cpu_duration)
 {
     memset(g, 0, sizeof(*g));
-    g->dir = cdt_tmpdir("gotarget");
-    g->log = cdt_path(g->dir, "out.log");
-    char *bin = cdt_path(cdt_env("CD_BUILD_DIR"), "tests/scrape/cd-gotarget");
-    char *argv[] = {bin, "-gops-cpu-seconds", (char *)cpu_seconds, "-gops-trace-seconds", "1",
-                    NULL};
-    g->pid = cdt_spawn(argv, g->log);
-    assert_true(g->pid > 0);
-    assert_int_equal(cdt_wait_until(gt_ready, g, 20000), 0);
+    const char *args[] = {
+        "-workload", "cpu", "-gops-cpu-duration", cpu_duration, "-gops-trace-duration", "1s", NULL};
+    assert_int_equal(cdt_fleet_start(&g->fleet, args, 30000), 0);
+    const struct cdt_fleet_target *t = &g->fleet.targets[0];
+    g->pprof_port = t->pprof_port;
+    g->gops_port = t->gops_port;
     snprintf(g->http_addr, sizeof(g->http_addr), "127.0.0.1:%d", g->pprof_port);
     snprintf(g->gops_addr, sizeof(g->gops_addr), "127.0.0.1:%d", g->gops_port);
-    snprintf(g->pid_str, sizeof(g->pid_str), "%d", g->target_pid);
-    free(bin);
+    snprintf(g->pid_str, sizeof(g->pid_str), "%d", t->pid);
 }
 
 static void gt_stop(struct gt *g)
 {
-    cdt_stop(g->pid, SIGTERM, 5000);
-    cdt_rmrf(g->dir);
-    free(g->dir);
-    free(g->log);
+    cdt_fleet_stop(&g->fleet);
 }
 
 /* A direct gops request with blocking sockets, to compare bytes with the engine's. */
@@ -119,7 +100,7 @@ static void test_every_kind(void **state)
 {
     (void)state;
     struct gt g;
-    gt_start(&g, "1");
+    gt_start(&g, "1s");
     struct fx f;
     fx_start(&f);
     const int64_t H = 3600000; /* scheduled hourly: the capture below runs them now */
@@ -205,7 +186,7 @@ static void test_cpu_profiles_never_overlap(void **state)
 {
     (void)state;
     struct gt g;
-    gt_start(&g, "2");
+    gt_start(&g, "2s");
     struct fx f;
     fx_start(&f);
     /* A 5 s profile every 2 s over HTTP, and the agent's (2 s) every 2 s, one process. */

@@ -1,3 +1,0 @@
-module collectord/tests/scrape/gotarget
-
-go 1.19
