@@ -44,8 +44,8 @@
  *        "top_cum":  [ROW...]}                 // up to lim->top_n rows, cum != 0, by |cum| desc
  *     ],
  *       ROW = {"function": "main.work", "file": "/src/main.go" (or ""),
- *              "flat": int, "flat_pct": double, "cum": int, "cum_pct": double}
- *              (ties: by function name, like pprof; pct rounded to 0.01)
+ *              "flat": int, "cum": int}
+ *              (ties: by function name, like pprof; percentages are value / total_abs)
  *     "default_sample_type": "alloc_space" | null,   // as written in the profile
  *     "default_index": <index go tool pprof shows by default: default_sample_type, else the last>,
  *     "period_type": {"type": "cpu", "unit": "nanoseconds"} | null,

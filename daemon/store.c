@@ -440,7 +440,8 @@ static void summary_compress(struct cd_snapshot *s)
     uint8_t *z = malloc(bound);
     if (z == NULL)
         return;
-    size_t n = ZSTD_compress(z, bound, s->summary_json, len, CD_STORE_ZSTD_LEVEL);
+    /* Level 1: summaries are small and many; the higher levels cost more CPU than they save. */
+    size_t n = ZSTD_compress(z, bound, s->summary_json, len, 1);
     if (ZSTD_isError(n) || n > len - len / 8) {
         free(z);
         return;

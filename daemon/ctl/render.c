@@ -634,6 +634,17 @@ static const json_t **pprof_rows(const json_t *t, bool cum, size_t max, size_t *
 }
 
 /* One sample type's top table, like go tool pprof -top: flat, flat%, sum%, cum, cum%. */
+/* A row's share of the sample type: the parser's rounded pct when it sent one (older
+ * summaries), else value / total_abs as go tool pprof computes it. */
+static double pct_of(const json_t *row, const char *key, const char *pct_key, double abs_total)
+{
+    const json_t *p = json_object_get(row, pct_key);
+    if (json_is_number(p))
+        return json_number_value(p);
+    double v = jnum_or(row, key, 0);
+    return abs_total > 0 ? v * 100.0 / abs_total : 0;
+}
+
 static void pprof_table(FILE *f, const json_t *t, const struct cd_render_opts *o)
 {
     const char *type = jstr(t, "type");
@@ -663,7 +674,7 @@ static void pprof_table(FILE *f, const json_t *t, const struct cd_render_opts *o
     double abs_total = jnum_or(t, "total_abs", 0), sum = 0, sum_pct = 0;
     for (size_t i = 0; i < shown; i++) {
         const json_t *r = rows[i];
-        double fp = jnum_or(r, "flat_pct", 0);
+        double fp = pct_of(r, "flat", "flat_pct", abs_total);
         sum += fabs(jnum_or(r, "flat", 0));
         sum_pct += fp;
         char c0[32], c1[16], c2[16], c3[32], c4[16];
@@ -671,7 +682,7 @@ static void pprof_table(FILE *f, const json_t *t, const struct cd_render_opts *o
         snprintf(c1, sizeof(c1), "%.2f%%", fp);
         snprintf(c2, sizeof(c2), "%.2f%%", abs_total > 0 ? sum * 100 / abs_total : sum_pct);
         fmt_unit(c3, sizeof(c3), jnum_or(r, "cum", 0), unit);
-        snprintf(c4, sizeof(c4), "%.2f%%", jnum_or(r, "cum_pct", 0));
+        snprintf(c4, sizeof(c4), "%.2f%%", pct_of(r, "cum", "cum_pct", abs_total));
         const char *fn = jstr(r, "function");
         const char *cells[] = {c0, c1, c2, c3, c4, fn != NULL && *fn ? fn : "?"};
         cd_table_add_row(&tab, cells);

@@ -445,7 +445,8 @@ static void test_shared_pprof(void **state)
         const char *at = strstr(prev, fn);
         if (at == NULL)
             fail_msg("row %zu (%s) missing or out of order:\n%s", i, fn, text);
-        sum += json_real_value(json_object_get(r, "flat_pct"));
+        sum += (double)json_integer_value(json_object_get(r, "flat")) * 100.0 /
+               (double)json_integer_value(json_object_get(st, "total_abs"));
         char pct[32];
         snprintf(pct, sizeof(pct), "%.2f%%", sum);
         const char *line = at;
