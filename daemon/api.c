@@ -6,6 +6,7 @@
 #include "hash.h"
 #include "kind.h"
 #include "promtext.h"
+#include "respcache.h"
 #include "str.h"
 #include "units.h"
 
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,6 +43,11 @@
 #define CONN_HEADROOM   8 /* connections MHD accepts beyond the limit, to answer them 503 */
 #define DISCARD_FACTOR  4 /* an oversized chunked body is read up to this many limits, then cut */
 #define AUTH_HEADER_MAX 8192
+/* A targets list is served from a body at most this old (twice that while one is rebuilt):
+ * health changes by the scrape, and a second is within what anyone reading a list can see. */
+#define TARGETS_TTL_MS 1000
+#define TARGETS_SLOTS  8
+#define QUERY_NICE     10
 
 /* ---- blobs ------------------------------------------------------------------------------- */
 
@@ -293,6 +300,7 @@ struct cd_api {
     bool has_token;
     struct listener unix_l;
     struct listener tcp_l;
+    struct cd_respcache *targets_cache;
     atomic_bool stopping;
     atomic_uint captures;
     atomic_uint bundles;
@@ -425,35 +433,63 @@ static struct MHD_Response *error_response(const struct reply *r)
     return resp;
 }
 
+/* r->json as the response's text into b; on failure r becomes the error. */
+static int render_json(struct cd_api *api, struct reply *r, struct cd_buf *b)
+{
+    cd_apiwire_normalize(r->json);
+    cd_buf_init(b, api->lim.max_response_bytes);
+    struct dump_ctx d = {b, false};
+    int rc = json_dump_callback(r->json, dump_cb, &d, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    if (rc == 0)
+        rc = cd_buf_append(b, "\n", 1);
+    if (rc != 0) {
+        char lim[32];
+        cd_units_fmt_size(lim, sizeof(lim), api->lim.max_response_bytes);
+        if (r->narrowable)
+            reply_error(r, 400,
+                        "the response would pass the %s limit: narrow the query (limit=, "
+                        "since=, until=)",
+                        lim);
+        else
+            reply_error(r, 500, "the response would pass the %s limit", lim);
+        cd_buf_free(b);
+        return -1;
+    }
+    return 0;
+}
+
+static void unref_body(void *cls)
+{
+    cd_respbody_unref(cls);
+}
+
+/* A response sending a shared body; it takes the caller's reference. */
+static struct MHD_Response *shared_response(struct cd_respbody *body)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        body->len, body->data, unref_body, body);
+    if (resp == NULL) {
+        cd_respbody_unref(body);
+        return NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    add_common_headers(resp);
+    return resp;
+}
+
 static enum MHD_Result send_reply(struct req *q, struct MHD_Connection *c, struct reply *r)
 {
     struct cd_api *api = q->l->api;
     struct MHD_Response *resp = r->resp;
     r->resp = NULL;
     if (resp == NULL && r->status < 400 && r->json != NULL) {
-        cd_apiwire_normalize(r->json);
         struct cd_buf b;
-        cd_buf_init(&b, api->lim.max_response_bytes);
-        struct dump_ctx d = {&b, false};
-        int rc = json_dump_callback(r->json, dump_cb, &d, JSON_COMPACT | JSON_REAL_PRECISION(12));
-        if (rc == 0)
-            rc = cd_buf_append(&b, "\n", 1);
-        if (rc != 0) {
-            char lim[32];
-            cd_units_fmt_size(lim, sizeof(lim), api->lim.max_response_bytes);
-            if (r->narrowable)
-                reply_error(r, 400,
-                            "the response would pass the %s limit: narrow the query (limit=, "
-                            "since=, until=)",
-                            lim);
-            else
-                reply_error(r, 500, "the response would pass the %s limit", lim);
-        } else {
+        if (render_json(api, r, &b) == 0) {
             resp = buffer_response(&b, "application/json");
             if (resp == NULL)
                 reply_error(r, 500, "out of memory");
+            cd_buf_free(&b);
         }
-        cd_buf_free(&b);
     }
     if (resp == NULL && r->status < 400)
         reply_error(r, 500, "no response");
@@ -794,13 +830,49 @@ static void h_targets(struct cd_api *api, struct MHD_Connection *c, struct reply
     cd_err_init(&err);
     cd_apiwire_params_init(&p);
     json_t *out = NULL;
+    char *key = NULL;
+    struct cd_respbody *body = NULL;
     int rc = collect_params(c, &p, &err);
     if (rc == 0)
         rc = cd_apiwire_targets_parse(&p, &q, &err);
-    if (rc == 0)
+    if (rc != 0) {
+        reply_err(r, rc, &err);
+        goto done;
+    }
+    /* \x1f cannot occur in either value (plain strings only). */
+    key = cd_str_printf("%s\x1f%s", q.job != NULL ? q.job : "", q.health != NULL ? q.health : "");
+    if (key == NULL) {
+        reply_error(r, 500, "out of memory");
+        goto done;
+    }
+    body = cd_respcache_get(api->targets_cache, key, cd_clock_now_mono_ms());
+    if (body == NULL) {
         rc = api->be.targets(api->be.ctx, &q, &out, &err);
-    take_result(r, rc, out, &err, "targets");
-    r->narrowable = true;
+        take_result(r, rc, out, &err, "targets");
+        r->narrowable = true;
+        struct cd_buf b;
+        if (r->json == NULL || render_json(api, r, &b) != 0) {
+            cd_respcache_abandon(api->targets_cache, key);
+            goto done;
+        }
+        body = cd_respbody_new(b.data, b.len);
+        cd_buf_free(&b);
+        if (body == NULL) {
+            cd_respcache_abandon(api->targets_cache, key);
+            reply_error(r, 500, "out of memory");
+            goto done;
+        }
+        cd_respcache_put(api->targets_cache, key, body, cd_clock_now_mono_ms());
+        json_decref(r->json);
+        r->json = NULL;
+    }
+    r->resp = shared_response(body);
+    if (r->resp == NULL)
+        reply_error(r, 500, "out of memory");
+    else
+        r->status = 200;
+done:
+    free(key);
     cd_apiwire_params_free(&p);
 }
 
@@ -1066,6 +1138,8 @@ static void h_capture(struct cd_api *api, struct req *q, struct MHD_Connection *
     }
     cd_apiwire_capture_free(&req);
     atomic_fetch_sub(&api->captures, 1);
+    /* Whoever captured looks at the list next: it shows the new scrapes. */
+    cd_respcache_invalidate(api->targets_cache);
     take_result(r, rc, out, &err, "the capture");
 }
 
@@ -1242,6 +1316,8 @@ static void h_retention(struct cd_api *api, struct MHD_Connection *c, struct rep
         rc = cd_err_set(&err, -EINVAL, "parameter 'dry_run' must be 0 or 1");
     if (rc == 0)
         rc = api->be.retention_run(api->be.ctx, dry, &out, &err);
+    if (rc == 0 && !dry)
+        cd_respcache_invalidate(api->targets_cache);
     take_result(r, rc, out, &err, "retention");
     cd_apiwire_params_free(&p);
 }
@@ -1427,6 +1503,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct req *q = *con_cls;
     struct reply r = {0};
     if (q == NULL) {
+        /* This is the connection's own thread (one per connection). Scrapes start on deadlines
+         * and queries can wait a little: under a storm of clients the kernel gives the loop and
+         * the storage threads the CPU first. Raising one's nice needs no privilege, and the
+         * thread ends with its connection. Where it is refused, queries compete as equals. */
+        (void)setpriority(PRIO_PROCESS, (id_t)gettid(), QUERY_NICE);
         q = calloc(1, sizeof(*q));
         if (q == NULL)
             return MHD_NO;
@@ -1724,6 +1805,10 @@ int cd_api_start(const struct cd_api_config *cfg, const struct cd_api_backend *b
     api->clock = cfg->clock != NULL ? cfg->clock : &api->real_clock;
     api->unix_l = (struct listener){.api = api, .tcp = false, .fd = -1};
     api->tcp_l = (struct listener){.api = api, .tcp = true, .fd = -1};
+    if (cd_respcache_new(TARGETS_SLOTS, TARGETS_TTL_MS, &api->targets_cache) != 0) {
+        free(api);
+        return cd_err_set(err, -ENOMEM, "out of memory");
+    }
     if (api->lim.max_connections == 0 || api->lim.max_request_bytes == 0 ||
         api->lim.max_response_bytes == 0 || api->lim.max_captures == 0 ||
         api->lim.max_bundles == 0 || api->lim.max_header_bytes < 4096 ||
@@ -1799,6 +1884,7 @@ void cd_api_stop(struct cd_api *api)
         unlink(api->socket_path);
     free(api->socket_path);
     free(api->unix_desc);
+    cd_respcache_free(api->targets_cache);
     free(api);
 }
 
