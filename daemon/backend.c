@@ -85,8 +85,9 @@ static json_t *snapshot_from_row(const json_t *row)
     bad |= jcopy(o, "job", row, NULL) | jcopy(o, "scheme", row, NULL);
     bad |= jcopy(o, "address", row, NULL) | jcopy(o, "instance", row, NULL);
     const json_t *labels = json_object_get(row, "labels");
-    bad |= json_object_set_new(o, "labels",
-                               json_is_object(labels) ? json_deep_copy(labels) : json_object());
+    /* Shared, not copied: a page of one target's rows carries one labels object. */
+    bad |= json_is_object(labels) ? json_object_set(o, "labels", (json_t *)labels)
+                                  : json_object_set_new(o, "labels", json_object());
     bad |= jcopy(o, "kind", row, NULL) | jcopy(o, "format", row, NULL);
     bad |= jcopy(o, "time_unix_ms", row, "start_ms") | jcopy(o, "duration_ms", row, NULL);
     bad |= jcopy(o, "status", row, NULL);
@@ -415,7 +416,7 @@ static int be_targets(void *ctx, const struct cd_apiwire_targets *aq, json_t **o
             "{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:o}", "id", th->id, "job",
             th->job, "scheme", th->scheme, "address", th->address, "instance",
             instance != NULL ? instance : th->address, "labels",
-            labels != NULL ? json_deep_copy(labels) : json_object(), "health", th->health,
+            labels != NULL ? json_incref(labels) : json_object(), "health", th->health,
             "last_error", jstr_or_null(last_error != NULL ? last_error : th->last_error),
             "last_error_time_unix_ms", jtime_or_null(last_error_ms), "last_scrape_unix_ms",
             jtime_or_null(th->last_scrape_ms), "consecutive_failures",

@@ -39,6 +39,7 @@
 #define STORE_AUTOCHECKPOINT 1000               /* WAL pages (SQLite's default) */
 #define STORE_BUSY_MS        5000 /* another process holding the write lock (a second daemon) */
 #define READER_BUSY_MS       2000 /* readers only meet transient locks (WAL recovery) */
+#define READER_WAIT_MS       10000 /* a query waits this long for a pooled reader */
 #define NAME_CACHE           256
 #define INCIDENT_MAX         128
 #define INCIDENT_ROWS        10000
@@ -180,9 +181,15 @@ struct store_req {
     struct store_req *next;
 };
 
+#define READER_STMTS 16
+
 struct cd_store_reader {
     struct cd_store *st;
     sqlite3 *db;
+    /* Prepared statements kept for the next query with the same text: compiling a listing
+     * query cost as much as running it. Oldest first. */
+    sqlite3_stmt *stmts[READER_STMTS];
+    size_t n_stmts;
 };
 
 struct cd_store {
@@ -202,10 +209,11 @@ struct cd_store {
 
     pthread_t thread;
     bool thread_started;
-    bool mu_ready, cond_ready, req_cond_ready;
+    bool mu_ready, cond_ready, req_cond_ready, reader_cond_ready;
     pthread_mutex_t mu;
     pthread_cond_t cond;     /* wakes the writer */
-    pthread_cond_t req_cond; /* a request finished */
+    pthread_cond_t req_cond;    /* a request finished */
+    pthread_cond_t reader_cond; /* a pooled reader came back */
 
     /* under mu */
     struct queued *ring;
@@ -228,6 +236,7 @@ struct cd_store {
     struct cd_retention_policy next_policy;
     struct cd_store_reader **idle;
     size_t n_idle;
+    size_t n_pooled; /* pooled readers open: idle ones and those handed out */
 };
 
 /* ---- opening and migrating ------------------------------------------------------------------- */
@@ -1379,6 +1388,8 @@ static void store_free(struct cd_store *st)
     free(st->batch_rcs);
     if (st->req_cond_ready)
         pthread_cond_destroy(&st->req_cond);
+    if (st->reader_cond_ready)
+        pthread_cond_destroy(&st->reader_cond);
     if (st->cond_ready)
         pthread_cond_destroy(&st->cond);
     if (st->mu_ready)
@@ -1438,6 +1449,11 @@ int cd_store_open(const struct cd_store_opts *opts, struct cd_store **out, struc
         goto fail;
     }
     st->cond_ready = true;
+    if (cond_init_mono(&st->reader_cond) < 0) {
+        rc = cd_err_set(err, -ENOMEM, "store: condition variable");
+        goto fail;
+    }
+    st->reader_cond_ready = true;
     if (cond_init_mono(&st->req_cond) < 0) {
         rc = cd_err_set(err, -ENOMEM, "store: condition variable");
         goto fail;
@@ -1630,6 +1646,8 @@ static void reader_free(struct cd_store_reader *r)
 {
     if (r == NULL)
         return;
+    for (size_t i = 0; i < r->n_stmts; i++)
+        sqlite3_finalize(r->stmts[i]);
     sqlite3_close(r->db);
     free(r);
 }
@@ -1643,7 +1661,7 @@ int cd_store_reader_open(struct cd_store *st, struct cd_store_reader **out, stru
     int rc = open_conn(st->path, SQLITE_OPEN_READONLY, READER_BUSY_MS, &r->db, err);
     if (rc < 0)
         goto fail;
-    rc = exec_sql(r->db, st->path, "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY",
+    rc = exec_sql(r->db, st->path, "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456",
                   "configure a reader", err);
     if (rc < 0)
         goto fail;
@@ -1661,14 +1679,36 @@ void cd_store_reader_close(struct cd_store_reader *r)
 
 int cd_store_reader_get(struct cd_store *st, struct cd_store_reader **out, struct cd_err *err)
 {
+    int64_t deadline = mono_ns() + (int64_t)READER_WAIT_MS * 1000000;
     pthread_mutex_lock(&st->mu);
-    struct cd_store_reader *r = st->n_idle > 0 ? st->idle[--st->n_idle] : NULL;
+    while (st->n_idle == 0 && st->n_pooled >= st->opts.reader_pool) {
+        struct timespec ts = {(time_t)(deadline / 1000000000), (long)(deadline % 1000000000)};
+        if (pthread_cond_timedwait(&st->reader_cond, &st->mu, &ts) == ETIMEDOUT &&
+            st->n_idle == 0) {
+            pthread_mutex_unlock(&st->mu);
+            return cd_err_set(err, -EBUSY,
+                              "store: all %zu readers stayed busy for %d s; retry shortly",
+                              st->opts.reader_pool, READER_WAIT_MS / 1000);
+        }
+    }
+    struct cd_store_reader *r = NULL;
+    if (st->n_idle > 0)
+        r = st->idle[--st->n_idle];
+    else
+        st->n_pooled++;
     pthread_mutex_unlock(&st->mu);
     if (r != NULL) {
         *out = r;
         return 0;
     }
-    return cd_store_reader_open(st, out, err);
+    int rc = cd_store_reader_open(st, out, err);
+    if (rc < 0) {
+        pthread_mutex_lock(&st->mu);
+        st->n_pooled--;
+        pthread_cond_signal(&st->reader_cond);
+        pthread_mutex_unlock(&st->mu);
+    }
+    return rc;
 }
 
 void cd_store_reader_put(struct cd_store *st, struct cd_store_reader *r)
@@ -1682,7 +1722,10 @@ void cd_store_reader_put(struct cd_store *st, struct cd_store_reader *r)
     if (st->n_idle < st->opts.reader_pool) {
         st->idle[st->n_idle++] = r;
         r = NULL;
+    } else {
+        st->n_pooled--; /* cannot happen while every get is paired with a put; stay sound */
     }
+    pthread_cond_signal(&st->reader_cond);
     pthread_mutex_unlock(&st->mu);
     reader_free(r);
 }
@@ -1692,13 +1735,38 @@ static int rfail(struct cd_store_reader *r, int rc, const char *what, struct cd_
     return cd_store_sqlite_err(err, r->db, r->st->path, rc, what);
 }
 
+/* A statement for sql: a kept one (taken out of the cache while in use) or a new one. Hand it
+ * back with rrelease(). */
 static int rprepare(struct cd_store_reader *r, const char *sql, sqlite3_stmt **q,
                     struct cd_err *err)
 {
-    int rc = sqlite3_prepare_v2(r->db, sql, -1, q, NULL);
+    for (size_t i = r->n_stmts; i-- > 0;) {
+        if (strcmp(sqlite3_sql(r->stmts[i]), sql) == 0) {
+            *q = r->stmts[i];
+            memmove(&r->stmts[i], &r->stmts[i + 1], (r->n_stmts - i - 1) * sizeof(*r->stmts));
+            r->n_stmts--;
+            return 0;
+        }
+    }
+    int rc = sqlite3_prepare_v3(r->db, sql, -1, SQLITE_PREPARE_PERSISTENT, q, NULL);
     if (rc != SQLITE_OK)
         return rfail(r, rc, "prepare a query", err);
     return 0;
+}
+
+/* Back to the cache, reset (no read transaction held) and unbound (no pointer kept). */
+static void rrelease(struct cd_store_reader *r, sqlite3_stmt *q)
+{
+    if (q == NULL)
+        return;
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    if (r->n_stmts == READER_STMTS) {
+        sqlite3_finalize(r->stmts[0]);
+        memmove(&r->stmts[0], &r->stmts[1], (READER_STMTS - 1) * sizeof(*r->stmts));
+        r->n_stmts--;
+    }
+    r->stmts[r->n_stmts++] = q;
 }
 
 /* Several queries that must see one state of the database: a read transaction. */
@@ -1877,7 +1945,34 @@ static const struct jcol snap_cols[SNAP_NCOLS] = {
     {"incident", J_TEXT} /* the first incident it joined */,
 };
 
-static json_t *snap_row(sqlite3_stmt *q)
+/* The labels of the previous row's target: a page of one target's snapshots parses them once
+ * (shared by every row: nothing modifies a listing's labels in place). */
+struct label_memo {
+    int64_t target_id;
+    json_t *labels;
+};
+
+static json_t *row_labels(sqlite3_stmt *q, struct label_memo *m)
+{
+    int64_t tid = sqlite3_column_int64(q, 1);
+    if (m != NULL && m->labels != NULL && m->target_id == tid)
+        return json_incref(m->labels);
+    json_t *labels = jparse((const char *)sqlite3_column_text(q, 24));
+    if (labels != NULL && !json_is_object(labels)) {
+        json_decref(labels);
+        labels = NULL;
+    }
+    if (labels == NULL)
+        labels = json_object();
+    if (m != NULL && labels != NULL) {
+        json_decref(m->labels);
+        m->target_id = tid;
+        m->labels = json_incref(labels);
+    }
+    return labels;
+}
+
+static json_t *snap_row(sqlite3_stmt *q, struct label_memo *memo)
 {
     json_t *o = json_object();
     char hex[CD_HASH_SHA256_HEX] = "";
@@ -1894,10 +1989,7 @@ static json_t *snap_row(sqlite3_stmt *q)
         bad |= jset(o, "has_raw", json_boolean(sqlite3_column_type(q, 20) != SQLITE_NULL));
         bad |= jset(o, "pinned", json_boolean(pinned != 0));
         bad |= jset(o, "protected", json_boolean(pinned != 0 || incidents > 0));
-        json_t *labels = jparse((const char *)sqlite3_column_text(q, 24));
-        bad |= jset(o, "labels", labels != NULL && json_is_object(labels) ? labels : json_object());
-        if (labels != NULL && !json_is_object(labels))
-            json_decref(labels);
+        bad |= jset(o, "labels", row_labels(q, memo));
     }
     if (bad) {
         json_decref(o);
@@ -1912,20 +2004,25 @@ static int snap_rows(struct cd_store_reader *r, sqlite3_stmt *q, json_t *a, size
 {
     size_t n = 0;
     int rc;
+    struct label_memo memo = {0, NULL};
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         if (n == max) {
             *n_out = n + 1; /* one more exists */
+            json_decref(memo.labels);
             return 0;
         }
-        json_t *row = snap_row(q);
-        if (row == NULL || jappend(a, row) < 0)
+        json_t *row = snap_row(q, &memo);
+        if (row == NULL || jappend(a, row) < 0) {
+            json_decref(memo.labels);
             return cd_err_set(err, -ENOMEM, "store: out of memory");
+        }
         if (last_ms != NULL)
             *last_ms = sqlite3_column_int64(q, 7);
         if (last_id != NULL)
             *last_id = sqlite3_column_int64(q, 0);
         n++;
     }
+    json_decref(memo.labels);
     if (rc != SQLITE_DONE)
         return rfail(r, rc, "read snapshots", err);
     *n_out = n;
@@ -2049,7 +2146,7 @@ static int resolve_targets(struct cd_store_reader *r, const struct cd_store_quer
     int code = 0;
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         code = rfail(r, rc, "find targets", err);
-    sqlite3_finalize(st);
+    rrelease(r, st);
     return code;
 }
 
@@ -2115,7 +2212,7 @@ static int lookup_id(struct cd_store_reader *r, const char *sql, const char *nam
         rc = SQLITE_DONE;
     }
     int code = rc == SQLITE_DONE ? 0 : rfail(r, rc, "look up a name", err);
-    sqlite3_finalize(q);
+    rrelease(r, q);
     return code;
 }
 
@@ -2202,14 +2299,14 @@ int cd_store_list(struct cd_store_reader *r, const struct cd_store_query *q, jso
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
-    sqlite3_finalize(st);
+    rrelease(r, st);
     sqlq_free(&b);
     free(ts);
     *out = res;
     return 0;
 fail:
     rend(r);
-    sqlite3_finalize(st);
+    rrelease(r, st);
     sqlq_free(&b);
     free(ts);
     json_decref(rows);
@@ -2249,12 +2346,12 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
                       id, &q, err);
     if (rc < 0)
         goto fail;
-    row = snap_row(q);
+    row = snap_row(q, NULL);
     if (row == NULL || jset(row, "summary", summary_column(q, SNAP_NCOLS)) < 0) {
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     q = NULL;
     names = json_array();
     rc = rprepare(r,
@@ -2280,7 +2377,7 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     q = NULL;
     /* The numbers taken from its summary (series_by_snapshot). */
     series = json_array();
@@ -2308,12 +2405,12 @@ int cd_store_snapshot(struct cd_store_reader *r, int64_t id, json_t **out, struc
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     *out = row;
     return 0;
 fail:
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     json_decref(names);
     json_decref(series);
@@ -2490,12 +2587,12 @@ int cd_store_raw(struct cd_store_reader *r, int64_t id, size_t max_len, struct c
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     *out = res;
     return 0;
 fail:
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     cd_store_raw_free(&res);
     return rc;
@@ -2546,7 +2643,7 @@ int cd_store_targets(struct cd_store_reader *r, json_t **out, struct cd_err *err
         rc = rfail(r, rc, "read targets", err);
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     q = NULL;
     rc = rprepare(r,
                   "SELECT target_id, kind, snapshots, bytes, first_ms, last_ms, last_id, "
@@ -2583,13 +2680,13 @@ int cd_store_targets(struct cd_store_reader *r, json_t **out, struct cd_err *err
         rc = rfail(r, rc, "read target figures", err);
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     json_decref(byid);
     *out = list;
     return 0;
 fail:
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     json_decref(byid);
     json_decref(list);
@@ -2695,16 +2792,16 @@ int cd_store_series(struct cd_store_reader *r, const struct cd_store_query *q, c
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
-    sqlite3_finalize(tq);
-    sqlite3_finalize(pq);
+    rrelease(r, tq);
+    rrelease(r, pq);
     sqlq_free(&b);
     free(ts);
     *out = res;
     return 0;
 fail:
     rend(r);
-    sqlite3_finalize(tq);
-    sqlite3_finalize(pq);
+    rrelease(r, tq);
+    rrelease(r, pq);
     sqlq_free(&b);
     free(ts);
     json_decref(list);
@@ -2749,11 +2846,11 @@ int cd_store_incidents(struct cd_store_reader *r, json_t **out, struct cd_err *e
         rc = rfail(r, rc, "read incidents", err);
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     *out = list;
     return 0;
 fail:
-    sqlite3_finalize(q);
+    rrelease(r, q);
     json_decref(list);
     return rc;
 }
@@ -2787,7 +2884,7 @@ int cd_store_incident_snapshots(struct cd_store_reader *r, const char *name, jso
     int64_t iid = sqlite3_column_int64(q, 0);
     int bad = jset(res, "name", jstr(name));
     bad |= jset(res, "created_ms", jcol_int(q, 1));
-    sqlite3_finalize(q);
+    rrelease(r, q);
     q = NULL;
     rc = rprepare(r,
                   "SELECT " SNAP_COLS " FROM incident_snapshots x JOIN snapshots s ON s.id = "
@@ -2808,12 +2905,12 @@ int cd_store_incident_snapshots(struct cd_store_reader *r, const char *name, jso
         rc = cd_err_set(err, -ENOMEM, "store: out of memory");
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     *out = res;
     return 0;
 fail:
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     json_decref(rows);
     json_decref(res);
@@ -2898,7 +2995,7 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
         rc = rfail(r, rc, "read status counts", err);
         goto fail;
     }
-    sqlite3_finalize(q);
+    rrelease(r, q);
     q = NULL;
     rend(r);
 
@@ -2954,7 +3051,7 @@ int cd_store_stats(struct cd_store_reader *r, json_t **out, struct cd_err *err)
     *out = res;
     return 0;
 fail:
-    sqlite3_finalize(q);
+    rrelease(r, q);
     rend(r);
     json_decref(by_status);
     json_decref(res);

@@ -84,7 +84,9 @@ struct cd_store_opts {
      * so metadata records still fit (default 4 MiB; < 0: none). */
     int64_t disk_reserve_bytes;
     int64_t cache_bytes; /* the writer connection's page cache (default 8 MiB) */
-    size_t reader_pool;  /* idle readers the pool keeps open (default 4) */
+    /* Readers the pool opens at most (default 4): more queries than that wait for one, as more
+     * would only share the same cores, and each holds a page cache of its own. */
+    size_t reader_pool;
     int page_size;       /* for a new file only (default 16384; store.c says why) */
     struct cd_retention_policy retention;
     const struct cd_clock *clock; /* NULL: the real clock. Retention's "now" and schedule. */
@@ -206,9 +208,11 @@ int cd_store_retention_run(struct cd_store *st, bool dry_run, int timeout_ms,
 
 struct cd_store_reader;
 
-/* A reader from the store's pool (opened when the pool is empty; never waits). */
+/* A reader from the store's pool: an idle one, a new one while fewer than reader_pool are
+ * open, else the first handed back (-EBUSY after 10 s). Give it back with cd_store_reader_put()
+ * as soon as the query is answered. */
 int cd_store_reader_get(struct cd_store *st, struct cd_store_reader **out, struct cd_err *err);
-/* Back to the pool (closed when the pool already holds reader_pool). Accepts NULL. */
+/* Back to the pool. Accepts NULL. */
 void cd_store_reader_put(struct cd_store *st, struct cd_store_reader *r);
 /* A dedicated reader (e.g. one per server thread); close it before cd_store_close(). */
 int cd_store_reader_open(struct cd_store *st, struct cd_store_reader **out, struct cd_err *err);

@@ -8,6 +8,7 @@
 #include "str.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -812,6 +813,49 @@ static void test_readers_do_not_wait(void **state)
     st_done_free(&d);
 }
 
+struct pool_waiter {
+    struct cd_store *st;
+    struct cd_store_reader *got;
+    int rc;
+};
+
+static void *get_reader(void *arg)
+{
+    struct pool_waiter *w = arg;
+    struct cd_err err;
+    cd_err_init(&err);
+    w->rc = cd_store_reader_get(w->st, &w->got, &err);
+    return NULL;
+}
+
+/* The pool opens at most reader_pool readers: the next query waits for one to come back (the
+ * same connection, not a new one) instead of opening a connection and a page cache per query. */
+static void test_reader_pool_bounded(void **state)
+{
+    struct fix *f = *state;
+    struct cd_store_opts o;
+    st_opts(&o, f->path, &f->clock);
+    o.reader_pool = 2;
+    struct cd_store *st = open_store(f, &o);
+    struct cd_err err;
+    cd_err_init(&err);
+    struct cd_store_reader *a = NULL, *b = NULL;
+    assert_int_equal(cd_store_reader_get(st, &a, &err), 0);
+    assert_int_equal(cd_store_reader_get(st, &b, &err), 0);
+    struct pool_waiter w = {st, NULL, -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, get_reader, &w), 0);
+    usleep(100 * 1000);
+    assert_null(w.got); /* still waiting */
+    cd_store_reader_put(st, b);
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, 0);
+    assert_ptr_equal(w.got, b);
+    cd_store_reader_put(st, w.got);
+    cd_store_reader_put(st, a);
+    cd_store_close(st);
+}
+
 static void test_request_timeout(void **state)
 {
     struct fix *f = *state;
@@ -851,6 +895,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_flushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readers_do_not_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reader_pool_bounded, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
