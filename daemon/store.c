@@ -1661,7 +1661,7 @@ int cd_store_reader_open(struct cd_store *st, struct cd_store_reader **out, stru
     int rc = open_conn(st->path, SQLITE_OPEN_READONLY, READER_BUSY_MS, &r->db, err);
     if (rc < 0)
         goto fail;
-    rc = exec_sql(r->db, st->path, "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY; PRAGMA mmap_size = 268435456",
+    rc = exec_sql(r->db, st->path, "PRAGMA cache_size = -8192; PRAGMA temp_store = MEMORY",
                   "configure a reader", err);
     if (rc < 0)
         goto fail;
