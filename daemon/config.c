@@ -1091,7 +1091,7 @@ static const struct field limits_fields[] = {
     {"max_targets", FT_INT, OFF_LIMITS(max_targets), "10000", 1, 1000000, 0, NULL, NULL},
     {"ingest_queue_length", FT_INT, OFF_LIMITS(ingest_queue_length), "1024", 1, 1000000, F_RESTART,
      NULL, NULL},
-    {"ingest_queue_bytes", FT_SIZE, OFF_LIMITS(ingest_queue_bytes), "512MiB", MIB, 64 * GIB,
+    {"ingest_queue_bytes", FT_SIZE, OFF_LIMITS(ingest_queue_bytes), "64MiB", MIB, 64 * GIB,
      F_RESTART, NULL, NULL},
     {"parser_threads", FT_INT, OFF_LIMITS(parser_threads), "0", 0, 256, F_RESTART, NULL, NULL},
     {"max_goroutines", FT_INT, OFF_LIMITS(max_goroutines), "1000000", 1000, 100000000, 0, NULL,

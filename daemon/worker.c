@@ -223,6 +223,13 @@ fail:
     return rc;
 }
 
+/* Under lock. A job larger than the whole byte budget still runs when the queue is empty:
+ * the budget bounds what waits, and max_body_bytes bounds one body. */
+static bool fits(const struct cd_worker *w, uint64_t bytes)
+{
+    return w->jobs + 1 <= w->max_jobs && (w->jobs == 0 || w->bytes + bytes <= w->max_bytes);
+}
+
 int cd_worker_submit(struct cd_worker *w, cd_worker_run_fn run, cd_worker_done_fn done, void *arg,
                      uint64_t bytes)
 {
@@ -237,7 +244,7 @@ int cd_worker_submit(struct cd_worker *w, cd_worker_run_fn run, cd_worker_done_f
     int rc = 0;
     if (w->stopping) {
         rc = -ESHUTDOWN;
-    } else if (w->jobs + 1 > w->max_jobs || w->bytes + bytes > w->max_bytes) {
+    } else if (!fits(w, bytes)) {
         w->counters.rejected++;
         rc = -EAGAIN;
     } else {
@@ -256,7 +263,7 @@ int cd_worker_submit(struct cd_worker *w, cd_worker_run_fn run, cd_worker_done_f
 int cd_worker_has_room(struct cd_worker *w, uint64_t bytes)
 {
     pthread_mutex_lock(&w->lock);
-    int room = !w->stopping && w->jobs + 1 <= w->max_jobs && w->bytes + bytes <= w->max_bytes;
+    int room = !w->stopping && fits(w, bytes);
     pthread_mutex_unlock(&w->lock);
     return room;
 }

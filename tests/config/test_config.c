@@ -108,7 +108,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->limits.max_concurrent_scrapes, 256);
     assert_int_equal(c->limits.max_targets, 10000);
     assert_int_equal(c->limits.ingest_queue_length, 1024);
-    assert_int_equal(c->limits.ingest_queue_bytes, 512ULL << 20);
+    assert_int_equal(c->limits.ingest_queue_bytes, 64ULL << 20);
     assert_int_equal(c->limits.parser_threads, 0);
     assert_int_equal(c->limits.max_goroutines, 1000000);
     assert_int_equal(c->limits.max_parse_memory, 512ULL << 20);
