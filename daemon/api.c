@@ -286,6 +286,21 @@ struct listener {
     atomic_uint connections;
 };
 
+/* Rebuilds targets lists in the background, so that no client waits for one (respcache.h). */
+struct refresh_job {
+    char *key, *job, *health;
+};
+
+struct refresher {
+    pthread_t th;
+    bool started;
+    bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct refresh_job jobs[TARGETS_SLOTS];
+    size_t n;
+};
+
 struct cd_api {
     struct cd_api_backend be;
     struct cd_api_limits lim;
@@ -301,6 +316,7 @@ struct cd_api {
     struct listener unix_l;
     struct listener tcp_l;
     struct cd_respcache *targets_cache;
+    struct refresher refresh;
     atomic_bool stopping;
     atomic_uint captures;
     atomic_uint bundles;
@@ -821,6 +837,100 @@ static void h_status(struct cd_api *api, struct MHD_Connection *c, struct reply 
                   (int)conns));
 }
 
+/* The body of a targets list for key, put into the cache (whose builder the caller is). On
+ * failure the builder's turn is given up and r says why. */
+static int build_targets(struct cd_api *api, const char *key, const struct cd_apiwire_targets *q,
+                         struct cd_respbody **out, struct reply *r)
+{
+    struct cd_err err;
+    cd_err_init(&err);
+    json_t *doc = NULL;
+    int rc = api->be.targets(api->be.ctx, q, &doc, &err);
+    take_result(r, rc, doc, &err, "targets");
+    r->narrowable = true;
+    struct cd_buf b;
+    if (r->json == NULL || render_json(api, r, &b) != 0) {
+        cd_respcache_abandon(api->targets_cache, key);
+        return -1;
+    }
+    json_decref(r->json);
+    r->json = NULL;
+    struct cd_respbody *body = cd_respbody_new(b.data, b.len);
+    cd_buf_free(&b);
+    if (body == NULL) {
+        cd_respcache_abandon(api->targets_cache, key);
+        reply_error(r, 500, "out of memory");
+        return -1;
+    }
+    cd_respcache_put(api->targets_cache, key, body, cd_clock_now_mono_ms());
+    *out = body;
+    return 0;
+}
+
+static void refresh_job_free(struct refresh_job *j)
+{
+    free(j->key);
+    free(j->job);
+    free(j->health);
+    memset(j, 0, sizeof(*j));
+}
+
+static void *refresher_main(void *arg)
+{
+    struct cd_api *api = arg;
+    struct refresher *f = &api->refresh;
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), QUERY_NICE);
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (f->n == 0 && !f->stop)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (f->n == 0)
+            break;
+        struct refresh_job j = f->jobs[--f->n];
+        bool stopping = f->stop;
+        pthread_mutex_unlock(&f->mu);
+        if (stopping) {
+            cd_respcache_abandon(api->targets_cache, j.key);
+        } else {
+            struct cd_apiwire_targets q = {.job = j.job, .health = j.health};
+            struct reply r = {0};
+            struct cd_respbody *body = NULL;
+            if (build_targets(api, j.key, &q, &body, &r) == 0)
+                cd_respbody_unref(body);
+            else
+                json_decref(r.json);
+        }
+        refresh_job_free(&j);
+        pthread_mutex_lock(&f->mu);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+/* Hands a stale list's rebuild to the refresher; without one (or room), the turn is given up
+ * and a later request tries again. */
+static void refresh_later(struct cd_api *api, const char *key, const struct cd_apiwire_targets *q)
+{
+    struct refresher *f = &api->refresh;
+    struct refresh_job j = {cd_str_dup(key), q->job ? cd_str_dup(q->job) : NULL,
+                            q->health ? cd_str_dup(q->health) : NULL};
+    bool queued = false;
+    if (j.key != NULL && (q->job == NULL || j.job != NULL) &&
+        (q->health == NULL || j.health != NULL)) {
+        pthread_mutex_lock(&f->mu);
+        if (f->started && !f->stop && f->n < TARGETS_SLOTS) {
+            f->jobs[f->n++] = j;
+            queued = true;
+            pthread_cond_signal(&f->cv);
+        }
+        pthread_mutex_unlock(&f->mu);
+    }
+    if (!queued) {
+        cd_respcache_abandon(api->targets_cache, key);
+        refresh_job_free(&j);
+    }
+}
+
 static void h_targets(struct cd_api *api, struct MHD_Connection *c, struct reply *r)
 {
     NEED_BACKEND(r, targets);
@@ -829,7 +939,6 @@ static void h_targets(struct cd_api *api, struct MHD_Connection *c, struct reply
     struct cd_err err;
     cd_err_init(&err);
     cd_apiwire_params_init(&p);
-    json_t *out = NULL;
     char *key = NULL;
     struct cd_respbody *body = NULL;
     int rc = collect_params(c, &p, &err);
@@ -845,27 +954,12 @@ static void h_targets(struct cd_api *api, struct MHD_Connection *c, struct reply
         reply_error(r, 500, "out of memory");
         goto done;
     }
-    body = cd_respcache_get(api->targets_cache, key, cd_clock_now_mono_ms());
-    if (body == NULL) {
-        rc = api->be.targets(api->be.ctx, &q, &out, &err);
-        take_result(r, rc, out, &err, "targets");
-        r->narrowable = true;
-        struct cd_buf b;
-        if (r->json == NULL || render_json(api, r, &b) != 0) {
-            cd_respcache_abandon(api->targets_cache, key);
-            goto done;
-        }
-        body = cd_respbody_new(b.data, b.len);
-        cd_buf_free(&b);
-        if (body == NULL) {
-            cd_respcache_abandon(api->targets_cache, key);
-            reply_error(r, 500, "out of memory");
-            goto done;
-        }
-        cd_respcache_put(api->targets_cache, key, body, cd_clock_now_mono_ms());
-        json_decref(r->json);
-        r->json = NULL;
-    }
+    bool rebuild = false;
+    body = cd_respcache_get(api->targets_cache, key, cd_clock_now_mono_ms(), &rebuild);
+    if (body == NULL && build_targets(api, key, &q, &body, r) != 0)
+        goto done;
+    if (rebuild)
+        refresh_later(api, key, &q);
     r->resp = shared_response(body);
     if (r->resp == NULL)
         reply_error(r, 500, "out of memory");
@@ -1809,6 +1903,10 @@ int cd_api_start(const struct cd_api_config *cfg, const struct cd_api_backend *b
         free(api);
         return cd_err_set(err, -ENOMEM, "out of memory");
     }
+    pthread_mutex_init(&api->refresh.mu, NULL);
+    pthread_cond_init(&api->refresh.cv, NULL);
+    if (pthread_create(&api->refresh.th, NULL, refresher_main, api) == 0)
+        api->refresh.started = true; /* else lists are rebuilt by the request that asks */
     if (api->lim.max_connections == 0 || api->lim.max_request_bytes == 0 ||
         api->lim.max_response_bytes == 0 || api->lim.max_captures == 0 ||
         api->lim.max_bundles == 0 || api->lim.max_header_bytes < 4096 ||
@@ -1884,6 +1982,16 @@ void cd_api_stop(struct cd_api *api)
         unlink(api->socket_path);
     free(api->socket_path);
     free(api->unix_desc);
+    pthread_mutex_lock(&api->refresh.mu);
+    api->refresh.stop = true;
+    pthread_cond_signal(&api->refresh.cv);
+    pthread_mutex_unlock(&api->refresh.mu);
+    if (api->refresh.started)
+        pthread_join(api->refresh.th, NULL);
+    for (size_t i = 0; i < api->refresh.n; i++)
+        refresh_job_free(&api->refresh.jobs[i]);
+    pthread_mutex_destroy(&api->refresh.mu);
+    pthread_cond_destroy(&api->refresh.cv);
     cd_respcache_free(api->targets_cache);
     free(api);
 }

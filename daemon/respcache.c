@@ -116,9 +116,11 @@ static struct slot *claim(struct cd_respcache *c, const char *key)
     return victim;
 }
 
-struct cd_respbody *cd_respcache_get(struct cd_respcache *c, const char *key, int64_t now_ms)
+struct cd_respbody *cd_respcache_get(struct cd_respcache *c, const char *key, int64_t now_ms,
+                                     bool *rebuild)
 {
     struct cd_respbody *b = NULL;
+    *rebuild = false;
     pthread_mutex_lock(&c->lock);
     for (;;) {
         struct slot *s = find(c, key);
@@ -132,10 +134,15 @@ struct cd_respbody *cd_respcache_get(struct cd_respcache *c, const char *key, in
             break; /* no slot at all: the caller builds without caching */
         }
         int64_t age = now_ms - s->built_ms;
-        if (s->body != NULL && (age < c->ttl_ms || (s->building && age < 2 * c->ttl_ms))) {
+        if (s->body != NULL && age < 2 * c->ttl_ms) {
             b = s->body;
             cd_respbody_ref(b);
             s->used = ++c->tick;
+            if (age >= c->ttl_ms && !s->building) {
+                s->building = true;
+                s->build_gen = c->gen;
+                *rebuild = true;
+            }
             break;
         }
         if (!s->building) {

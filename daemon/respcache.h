@@ -5,9 +5,10 @@
  * counts: on a fleet of a thousand targets that is tens of milliseconds of work and a
  * megabyte of JSON, and fifty dashboards asking for it at once would turn the query socket
  * into the busiest thread of the host. A body built for one request is served to every
- * identical request for ttl_ms; once it is older, one thread rebuilds it while the others go on
- * serving the previous one (never older than twice the ttl), so a fleet of clients never
- * builds the same answer twice at the same time.
+ * identical request for ttl_ms; once it is older, the request that notices is served the
+ * previous body and asked to have it rebuilt, in the background, while the others go on serving
+ * the previous one (never older than twice the ttl): no client waits for a rebuild unless there
+ * is nothing to serve, and a fleet of clients never builds the same answer twice at once.
  *
  * Bodies are reference counted: an HTTP response holds one until its last byte is sent.
  * Thread-safe.
@@ -16,6 +17,7 @@
 #define CD_RESPCACHE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,12 +39,14 @@ int cd_respcache_new(size_t slots, int64_t ttl_ms, struct cd_respcache **out);
 void cd_respcache_free(struct cd_respcache *c);
 
 /*
- * The body for key at now_ms (monotonic): a fresh one, or a stale one while another thread is
- * rebuilding it; the caller owns the returned reference. NULL means the caller is now the
- * builder of key and must call cd_respcache_put() or cd_respcache_abandon() for it. A caller
- * that finds key being built with nothing to serve in the meantime waits for the builder.
+ * The body for key at now_ms (monotonic): a fresh one, or a stale one (younger than twice the
+ * ttl); the caller owns the returned reference. NULL, or a stale body with *rebuild set, means
+ * the caller is now the builder of key and must see to cd_respcache_put() or
+ * cd_respcache_abandon() for it (after answering with the stale body, in the second case). A
+ * caller that finds key being built with nothing to serve in the meantime waits for the builder.
  */
-struct cd_respbody *cd_respcache_get(struct cd_respcache *c, const char *key, int64_t now_ms);
+struct cd_respbody *cd_respcache_get(struct cd_respcache *c, const char *key, int64_t now_ms,
+                                     bool *rebuild);
 
 /* The builder's result: the cache takes its own reference (the caller keeps theirs). */
 void cd_respcache_put(struct cd_respcache *c, const char *key, struct cd_respbody *b,
