@@ -903,39 +903,50 @@ static int get_snapshot(struct ctl *ctl, int64_t id, struct cd_client_response *
     return request(ctl, "GET", path, NULL, NULL, r);
 }
 
-static int cmd_show(struct ctl *ctl, int argc, char **argv)
+/* show and top take the same options and one snapshot ID: -1 when they parsed, else the exit
+ * code to return. */
+static int summary_args(struct ctl *ctl, int argc, char **argv, const char *cmd,
+                        struct cd_render_opts *ro, int64_t *id)
 {
     static const struct option lo[] = {COMMON_LONGOPTS,
                                        {"top", required_argument, NULL, 'n'},
                                        {"sample-type", required_argument, NULL, 'T'},
                                        {"cum", no_argument, NULL, 'C'},
                                        {0}};
-    struct cd_render_opts ro;
-    cd_render_opts_default(&ro);
+    cd_render_opts_default(ro);
     int c;
     while ((c = next_opt(ctl, argc, argv, "o:hn:", lo)) != -1) {
         if (c >= 1000)
             return c - 1000;
         if (c == 'h')
-            return command_help("show");
+            return command_help(cmd);
         if (c == 'o' && parse_output(ctl, optarg) != 0)
             return EXIT_USAGE;
         if (c == 'n') {
             int n;
             if (cd_str_to_int(optarg, 1, 10000, &n) != 0)
                 return usage_error(ctl, "--top takes 1..10000, not '%s'", optarg);
-            ro.top_n = (size_t)n;
+            ro->top_n = (size_t)n;
         }
         if (c == 'T')
-            ro.sample_type = optarg;
+            ro->sample_type = optarg;
         if (c == 'C')
-            ro.cum = true;
+            ro->cum = true;
     }
-    int64_t id;
     if (optind + 1 != argc)
         return usage_error(ctl, "%s", "one snapshot ID is required");
-    if (parse_id(ctl, argv[optind], &id) != 0)
+    if (parse_id(ctl, argv[optind], id) != 0)
         return EXIT_USAGE;
+    return -1;
+}
+
+static int cmd_show(struct ctl *ctl, int argc, char **argv)
+{
+    struct cd_render_opts ro;
+    int64_t id;
+    int done = summary_args(ctl, argc, argv, "show", &ro, &id);
+    if (done >= 0)
+        return done;
     struct cd_client_response r = {0};
     int rc = get_snapshot(ctl, id, &r);
     if (rc != 0)
@@ -955,37 +966,11 @@ static int cmd_show(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_top(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option lo[] = {COMMON_LONGOPTS,
-                                       {"top", required_argument, NULL, 'n'},
-                                       {"sample-type", required_argument, NULL, 'T'},
-                                       {"cum", no_argument, NULL, 'C'},
-                                       {0}};
     struct cd_render_opts ro;
-    cd_render_opts_default(&ro);
-    int c;
-    while ((c = next_opt(ctl, argc, argv, "o:hn:", lo)) != -1) {
-        if (c >= 1000)
-            return c - 1000;
-        if (c == 'h')
-            return command_help("top");
-        if (c == 'o' && parse_output(ctl, optarg) != 0)
-            return EXIT_USAGE;
-        if (c == 'n') {
-            int n;
-            if (cd_str_to_int(optarg, 1, 10000, &n) != 0)
-                return usage_error(ctl, "-n takes 1..10000, not '%s'", optarg);
-            ro.top_n = (size_t)n;
-        }
-        if (c == 'T')
-            ro.sample_type = optarg;
-        if (c == 'C')
-            ro.cum = true;
-    }
     int64_t id;
-    if (optind + 1 != argc)
-        return usage_error(ctl, "%s", "one snapshot ID is required");
-    if (parse_id(ctl, argv[optind], &id) != 0)
-        return EXIT_USAGE;
+    int done = summary_args(ctl, argc, argv, "top", &ro, &id);
+    if (done >= 0)
+        return done;
     struct cd_client_response r = {0};
     int rc = get_snapshot(ctl, id, &r);
     if (rc != 0)
