@@ -1235,8 +1235,7 @@ struct pp_fast {
  * A field of len bytes holds at most len values (and len / 2 labels): arrays are sized by the
  * message, in the scratch arena.
  */
-static bool fast_sample(struct cd_arena *scratch, const uint8_t *p, size_t len,
-                        struct pp_fast *out)
+static bool fast_sample(struct cd_arena *scratch, const uint8_t *p, size_t len, struct pp_fast *out)
 {
     const uint8_t *end = p + len;
     uint64_t *loc = cd_arena_alloc(scratch, (len + 1) * sizeof(*loc));
@@ -1255,7 +1254,8 @@ static bool fast_sample(struct cd_arena *scratch, const uint8_t *p, size_t len,
             uint64_t l;
             if (rd_varint(&p, end, &l) != 0 || l > (uint64_t)(end - p))
                 return false;
-            if (lab == NULL && (lab = cd_arena_alloc(scratch, (len / 2 + 1) * sizeof(*lab))) == NULL)
+            if (lab == NULL &&
+                (lab = cd_arena_alloc(scratch, (len / 2 + 1) * sizeof(*lab))) == NULL)
                 return false;
             if (!fast_label(p, p + l, &lab[nlab++]))
                 return false;

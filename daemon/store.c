@@ -37,8 +37,8 @@
 #define STORE_PAGE_SIZE      16384
 #define STORE_WAL_LIMIT      (64 * 1024 * 1024) /* WAL truncated back to this after a checkpoint */
 #define STORE_AUTOCHECKPOINT 1000               /* WAL pages (SQLite's default) */
-#define STORE_BUSY_MS        5000 /* another process holding the write lock (a second daemon) */
-#define READER_BUSY_MS       2000 /* readers only meet transient locks (WAL recovery) */
+#define STORE_BUSY_MS        5000  /* another process holding the write lock (a second daemon) */
+#define READER_BUSY_MS       2000  /* readers only meet transient locks (WAL recovery) */
 #define READER_WAIT_MS       10000 /* a query waits this long for a pooled reader */
 #define NAME_CACHE           256
 #define INCIDENT_MAX         128
@@ -211,7 +211,7 @@ struct cd_store {
     bool thread_started;
     bool mu_ready, cond_ready, req_cond_ready, reader_cond_ready;
     pthread_mutex_t mu;
-    pthread_cond_t cond;     /* wakes the writer */
+    pthread_cond_t cond;        /* wakes the writer */
     pthread_cond_t req_cond;    /* a request finished */
     pthread_cond_t reader_cond; /* a pooled reader came back */
 

@@ -87,7 +87,7 @@ struct cd_store_opts {
     /* Readers the pool opens at most (default 4): more queries than that wait for one, as more
      * would only share the same cores, and each holds a page cache of its own. */
     size_t reader_pool;
-    int page_size;       /* for a new file only (default 16384; store.c says why) */
+    int page_size; /* for a new file only (default 16384; store.c says why) */
     struct cd_retention_policy retention;
     const struct cd_clock *clock; /* NULL: the real clock. Retention's "now" and schedule. */
     cd_store_event_fn on_event;   /* may be NULL */
