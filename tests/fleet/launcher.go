@@ -171,6 +171,15 @@ func startChild(exe string, o *options, workload, hostile string, i int, ready c
 	if o.hugeLength {
 		args = append(args, "-huge-content-length")
 	}
+	if o.tlsDir != "" {
+		args = append(args, "-tls-dir", absPath(o.tlsDir))
+	}
+	if o.basicAuth != "" {
+		args = append(args, "-basic-auth", o.basicAuth)
+	}
+	if o.bearerToken != "" {
+		args = append(args, "-bearer-token", o.bearerToken)
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err

@@ -53,6 +53,9 @@ type options struct {
 	gopsTrace    time.Duration
 	hugeBytes    int64
 	hugeLength   bool
+	tlsDir       string
+	basicAuth    string
+	bearerToken  string
 	child        bool // hidden: this process is a target started by a launcher
 }
 
@@ -87,6 +90,9 @@ func run() int {
 	fs.DurationVar(&o.gopsTrace, "gops-trace-duration", gopsTraceDuration, "how long the agent's trace (0x08) runs; the real agent's is fixed at 5s")
 	fs.Int64Var(&o.hugeBytes, "huge-bytes", defaultHugeSize, "hostile huge: bytes streamed per answer")
 	fs.BoolVar(&o.hugeLength, "huge-content-length", false, "hostile huge: declare Content-Length instead of streaming chunked")
+	fs.StringVar(&o.tlsDir, "tls-dir", "", "serve pprof over HTTPS with a self-signed certificate for 127.0.0.1, written to DIR/ca.pem")
+	fs.StringVar(&o.basicAuth, "basic-auth", "", "require HTTP basic authentication USER:PASSWORD on the pprof listeners")
+	fs.StringVar(&o.bearerToken, "bearer-token", "", "require Authorization: Bearer TOKEN on the pprof listeners (either credential passes)")
 	fs.BoolVar(&o.child, "fleet-child", false, "")
 	fs.SetOutput(os.Stderr)
 	fs.Usage = func() {

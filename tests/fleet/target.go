@@ -81,8 +81,21 @@ func runTarget(o *options, workload, hostile string) int {
 		defer f.Close()
 		handler = &arrivalLog{f: f, next: handler}
 	}
+	if o.basicAuth != "" || o.bearerToken != "" {
+		handler = &authHandler{basic: o.basicAuth, token: o.bearerToken, next: handler}
+	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: time.Minute}
-	go srv.Serve(ln)
+	serve := srv.Serve
+	if o.tlsDir != "" {
+		cfg, err := tlsConfig(o.tlsDir)
+		if err != nil {
+			logf("tls: %v", err)
+			return 1
+		}
+		srv.TLSConfig = cfg
+		serve = func(l net.Listener) error { return srv.ServeTLS(l, "", "") }
+	}
+	go serve(ln)
 
 	info := targetInfo{
 		PID:       os.Getpid(),
@@ -98,7 +111,7 @@ func runTarget(o *options, workload, hostile string) int {
 			logf("pprof listen (%d of %d): %v", i+1, o.ports, err)
 			return 1
 		}
-		go srv.Serve(l)
+		go serve(l)
 		info.ExtraPorts = append(info.ExtraPorts, l.Addr().(*net.TCPAddr).Port)
 	}
 	var agent *gopsAgent
