@@ -119,6 +119,9 @@
  *
  *   GET /targets?job=&health=
  *     { "targets": [TARGET, ...] }             sorted by id
+ *     Served from a copy at most 1 s old (2 s while the next one is built in the background), so
+ *     that many clients cost no more than one; a capture or a retention run made through this
+ *     API is visible at once.
  *
  *   GET /snapshots?target=&job=&kind=&status=&incident=&pinned=&since=&until=&limit=&cursor=
  *     target: a target id, or an address/instance; kind: canonical or alias; pinned: 0|1;
