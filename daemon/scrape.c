@@ -387,9 +387,15 @@ static void run_unlink(struct cd_scrape *sc, struct run *r)
     pthread_mutex_unlock(&sc->lock);
 }
 
-static bool is_down_status(enum cd_snap_status st)
+/* Down: nothing usable can come from the target until something changes. A 404 or a 500 for
+ * one kind leaves the others working (up, the error on the kind); a refused credential (401,
+ * 403) refuses every kind. */
+static bool is_down(const struct cd_snapshot *s)
 {
-    return st == CD_SNAP_TIMEOUT || st == CD_SNAP_CONNECT_ERROR || st == CD_SNAP_ERROR;
+    if (s->status == CD_SNAP_HTTP_ERROR)
+        return s->http_status == 401 || s->http_status == 403;
+    return s->status == CD_SNAP_TIMEOUT || s->status == CD_SNAP_CONNECT_ERROR ||
+           s->status == CD_SNAP_ERROR;
 }
 
 static void update_health(struct cd_scrape *sc, struct run *r)
@@ -423,7 +429,7 @@ static void update_health(struct cd_scrape *sc, struct run *r)
             ts->last_error = cd_str_printf("%s: %s", s->kind, s->error);
             ts->last_error_ms = s->start_ms;
         }
-        if (is_down_status(s->status)) {
+        if (is_down(s)) {
             ts->health = 2;
             ts->failures++;
         } else {

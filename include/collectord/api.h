@@ -57,7 +57,10 @@
  *       "job": "api", "scheme": "http" | "https" | "gops", "address": "10.0.0.5:6060",
  *       "instance": "10.0.0.5:6060",
  *       "labels": {"job": "api", "instance": "10.0.0.5:6060", "team": "payments", ...},
- *       "health": "up" | "down" | "unknown",   unknown = not scraped yet
+ *       "health": "up" | "down" | "unknown",   unknown = not scraped yet; down = its latest
+ *                                              scrape timed out, failed to connect or in
+ *                                              transport, or was refused (401, 403); an HTTP
+ *                                              error of one kind (404, 500) leaves it up
  *       "last_error": "connect: connection refused" | null,
  *       "last_error_time", "last_error_time_unix_ms",
  *       "kinds": [ {

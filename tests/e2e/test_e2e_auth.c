@@ -164,6 +164,7 @@ static void test_tls_and_auth(void **st)
     print_message("none: %s: %s\n", e2e_jstr(k, "last_status"), e2e_jstr(k, "last_error"));
     assert_string_equal(e2e_jstr(k, "last_status"), "http_error");
     assert_non_null(strstr(e2e_jstr(k, "last_error"), "401"));
+    assert_string_equal(e2e_jstr(job_target(list, "none"), "health"), "down");
     k = e2e_target_kind(job_target(list, "untrusted"), "heap");
     print_message("untrusted: %s: %s\n", e2e_jstr(k, "last_status"), e2e_jstr(k, "last_error"));
     assert_string_not_equal(e2e_jstr(k, "last_status"), "ok");
