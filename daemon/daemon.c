@@ -73,6 +73,7 @@ struct cd_daemon {
     bool under_systemd;
 
     bool stopping;
+    bool hurried; /* a second stop signal cancelled the in-flight scrapes */
     int exit_code;
     struct reload *reload;
     bool reload_again;
@@ -312,8 +313,16 @@ static void on_discovery_closed(void *ctx)
 
 static void begin_stop(struct cd_daemon *d, const char *why)
 {
-    if (d->stopping)
+    if (d->stopping) {
+        /* Asked again: whoever sends it does not want to wait for CPU profiles and traces. What
+         * was scraped is still parsed and stored. */
+        if (d->scrape != NULL && !d->hurried) {
+            d->hurried = true;
+            cd_log_notice(d->log, "%s again: cancelling in-flight scrapes now", why);
+            cd_scrape_hurry(d->scrape);
+        }
         return;
+    }
     d->stopping = true;
     cd_log_notice(d->log, "%s: stopping (in-flight scrapes get up to %lld ms)", why,
                   (long long)d->cfg->limits.shutdown_timeout_ms);

@@ -1433,6 +1433,12 @@ static void on_stop_deadline(uv_timer_t *t)
     maybe_finish_stop(sc);
 }
 
+void cd_scrape_hurry(struct cd_scrape *sc)
+{
+    if (sc->stopping && sc->n_runs > 0)
+        uv_timer_start(&sc->stop_timer, on_stop_deadline, 0, 0);
+}
+
 void cd_scrape_stop(struct cd_scrape *sc, int64_t deadline_ms, cd_scrape_stop_fn cb, void *ctx)
 {
     if (sc->stopping)

@@ -203,6 +203,9 @@ void cd_scrape_metrics_free(struct cd_scrape_metrics *m);
 /* Loop thread. See the module comment; cb fires on the loop thread once every handle is closed,
  * after which cd_scrape_free() may run. */
 void cd_scrape_stop(struct cd_scrape *sc, int64_t deadline_ms, cd_scrape_stop_fn cb, void *ctx);
+/* Loop thread. A stop in progress stops waiting: in-flight scrapes are cancelled now, as at the
+ * deadline (an operator's second SIGTERM or Ctrl-C). No-op unless stopping. */
+void cd_scrape_hurry(struct cd_scrape *sc);
 void cd_scrape_free(struct cd_scrape *sc);
 
 #endif

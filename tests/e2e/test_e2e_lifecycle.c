@@ -9,6 +9,8 @@
  */
 #include "e2e.h"
 
+#include "str.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,6 +476,46 @@ static void test_sigterm_deadline(void **st)
     assert_true(took >= 1500 && took < 6000);
 }
 
+/* A second SIGTERM (an operator's second Ctrl-C) does not wait out a long shutdown_timeout: the
+ * scrapes in flight are cancelled at once, and the daemon still exits 0. */
+static void test_sigterm_twice(void **st)
+{
+    struct state *s = *st;
+    struct cdt_daemon *d = &s->d;
+    struct cdt_fleet hang;
+    const char *args[] = {"-hostile", "hang", NULL};
+    assert_int_equal(cdt_fleet_start(&hang, args, 30000), 0);
+    cdt_daemon_init(d, "e2e-twice");
+    static const char from[] = "shutdown_timeout: 2s";
+    const char *at = strstr(hang_yaml, from);
+    assert_non_null(at);
+    char *yaml = cd_str_printf("%.*sshutdown_timeout: 60s%s", (int)(at - hang_yaml), hang_yaml,
+                               at + sizeof(from) - 1);
+    cdt_daemon_write_config(d, yaml);
+    free(yaml);
+    cdt_daemon_write_targets(d, &hang, true);
+    cdt_daemon_start(d, NULL, 30000);
+    const char *sargs[] = {"status", NULL};
+    json_t *j = cdt_ctl_wait(d, sargs, scrapes_in_flight, NULL, 20000);
+    assert_non_null(j);
+    json_decref(j);
+    int64_t t0 = cdt_now_ms();
+    assert_int_equal(kill(d->pid, SIGTERM), 0);
+    e2e_wait_log(d, "SIGTERM: stopping", 10000);
+    int ws = cdt_daemon_stop(d, SIGTERM, 15000);
+    int64_t took = cdt_now_ms() - t0;
+    cdt_fleet_stop(&hang);
+    if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+        cdt_daemon_print_log(d, 30);
+        fail_msg("two SIGTERMs with hanging scrapes: status %d after %lld ms", ws, (long long)took);
+    }
+    print_message("two SIGTERMs with scrapes hanging: exit 0 after %lld ms (shutdown_timeout "
+                  "60 s)\n",
+                  (long long)took);
+    assert_true(e2e_log_contains(d, "SIGTERM again: cancelling in-flight scrapes now"));
+    assert_true(took < 10000);
+}
+
 /* ---- Parca -------------------------------------------------------------------------------- */
 
 /* Parca's scrape_configs as its documentation writes them (parca.yaml and the scrape docs):
@@ -639,6 +681,7 @@ int main(void)
         cmocka_unit_test_teardown(test_sighup, test_teardown),
         cmocka_unit_test_teardown(test_sigterm_nothing_lost, test_teardown),
         cmocka_unit_test_teardown(test_sigterm_deadline, test_teardown),
+        cmocka_unit_test_teardown(test_sigterm_twice, test_teardown),
         cmocka_unit_test_teardown(test_parca_config, test_teardown),
         cmocka_unit_test_teardown(test_newer_database_refused, test_teardown),
     };
