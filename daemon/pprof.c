@@ -1004,6 +1004,17 @@ struct pp_loc {
     size_t n_lines;
 };
 
+/* A length-delimited payload at *pp: *pp moves to its start and *sub_end is its end; false when
+ * the length is malformed or runs past end. */
+static bool rd_bytes(const uint8_t **pp, const uint8_t *end, const uint8_t **sub_end)
+{
+    uint64_t l;
+    if (rd_varint(pp, end, &l) != 0 || l > (uint64_t)(end - *pp))
+        return false;
+    *sub_end = *pp + l;
+    return true;
+}
+
 /* A Line message's function_id when every field is a varint of Line's (1-3); false otherwise. */
 static bool fast_line(const uint8_t *p, const uint8_t *end, uint64_t *function_id)
 {
@@ -1041,11 +1052,10 @@ static bool fast_location(struct cd_arena *scratch, const uint8_t *p, size_t len
         uint64_t num = key >> 3;
         unsigned wt = (unsigned)(key & 7);
         if (num == 4 && wt == 2) {
-            if (rd_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+            const uint8_t *e;
+            if (!rd_bytes(&p, end, &e) || !fast_line(p, e, &funcs[out->n_lines++]))
                 return false;
-            if (!fast_line(p, p + v, &funcs[out->n_lines++]))
-                return false;
-            p += v;
+            p = e;
             continue;
         }
         if (wt != 0 || num < 1 || num > 5 || rd_varint(&p, end, &v) != 0)
@@ -1323,15 +1333,13 @@ static bool fast_sample(struct cd_arena *scratch, const uint8_t *p, size_t len, 
         uint64_t num = key >> 3;
         unsigned wt = (unsigned)(key & 7);
         if (num == 3 && wt == 2) {
-            uint64_t l;
-            if (rd_varint(&p, end, &l) != 0 || l > (uint64_t)(end - p))
-                return false;
+            const uint8_t *e;
             if (lab == NULL &&
                 (lab = cd_arena_alloc(scratch, (len / 2 + 1) * sizeof(*lab))) == NULL)
                 return false;
-            if (!fast_label(p, p + l, &lab[nlab++]))
+            if (!rd_bytes(&p, end, &e) || !fast_label(p, e, &lab[nlab++]))
                 return false;
-            p += l;
+            p = e;
             continue;
         }
         if (num != 1 && num != 2)
@@ -1343,10 +1351,9 @@ static bool fast_sample(struct cd_arena *scratch, const uint8_t *p, size_t len, 
                 return false;
             dst[(*n)++] = v;
         } else if (wt == 2) {
-            uint64_t l;
-            if (rd_varint(&p, end, &l) != 0 || l > (uint64_t)(end - p))
+            const uint8_t *e;
+            if (!rd_bytes(&p, end, &e))
                 return false;
-            const uint8_t *e = p + l;
             while (p < e) {
                 if (rd_varint(&p, e, &v) != 0)
                     return false;

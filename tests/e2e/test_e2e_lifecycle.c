@@ -448,21 +448,28 @@ static bool scrapes_in_flight(const json_t *j, void *ctx)
     return e2e_jint(json_object_get(j, "scrapes"), "in_flight", 0) >= 3;
 }
 
-static void test_sigterm_deadline(void **st)
+/* A fleet process that never answers, and a daemon on yaml with scrapes of it in flight. */
+static void start_hanging(struct cdt_daemon *d, struct cdt_fleet *hang, const char *tag,
+                          const char *yaml)
 {
-    struct state *s = *st;
-    struct cdt_daemon *d = &s->d;
-    struct cdt_fleet hang;
     const char *args[] = {"-hostile", "hang", NULL};
-    assert_int_equal(cdt_fleet_start(&hang, args, 30000), 0);
-    cdt_daemon_init(d, "e2e-deadline");
-    cdt_daemon_write_config(d, hang_yaml);
-    cdt_daemon_write_targets(d, &hang, true);
+    assert_int_equal(cdt_fleet_start(hang, args, 30000), 0);
+    cdt_daemon_init(d, tag);
+    cdt_daemon_write_config(d, yaml);
+    cdt_daemon_write_targets(d, hang, true);
     cdt_daemon_start(d, NULL, 30000);
     const char *sargs[] = {"status", NULL};
     json_t *j = cdt_ctl_wait(d, sargs, scrapes_in_flight, NULL, 20000);
     assert_non_null(j);
     json_decref(j);
+}
+
+static void test_sigterm_deadline(void **st)
+{
+    struct state *s = *st;
+    struct cdt_daemon *d = &s->d;
+    struct cdt_fleet hang;
+    start_hanging(d, &hang, "e2e-deadline", hang_yaml);
     int64_t t0 = cdt_now_ms();
     int ws = cdt_daemon_stop(d, SIGTERM, 15000);
     int64_t took = cdt_now_ms() - t0;
@@ -483,22 +490,13 @@ static void test_sigterm_twice(void **st)
     struct state *s = *st;
     struct cdt_daemon *d = &s->d;
     struct cdt_fleet hang;
-    const char *args[] = {"-hostile", "hang", NULL};
-    assert_int_equal(cdt_fleet_start(&hang, args, 30000), 0);
-    cdt_daemon_init(d, "e2e-twice");
     static const char from[] = "shutdown_timeout: 2s";
     const char *at = strstr(hang_yaml, from);
     assert_non_null(at);
     char *yaml = cd_str_printf("%.*sshutdown_timeout: 60s%s", (int)(at - hang_yaml), hang_yaml,
                                at + sizeof(from) - 1);
-    cdt_daemon_write_config(d, yaml);
+    start_hanging(d, &hang, "e2e-twice", yaml);
     free(yaml);
-    cdt_daemon_write_targets(d, &hang, true);
-    cdt_daemon_start(d, NULL, 30000);
-    const char *sargs[] = {"status", NULL};
-    json_t *j = cdt_ctl_wait(d, sargs, scrapes_in_flight, NULL, 20000);
-    assert_non_null(j);
-    json_decref(j);
     int64_t t0 = cdt_now_ms();
     assert_int_equal(kill(d->pid, SIGTERM), 0);
     e2e_wait_log(d, "SIGTERM: stopping", 10000);
