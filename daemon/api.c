@@ -645,29 +645,21 @@ static const char *match_route(const char *url, struct req *q, char *why, size_t
             return NULL;
         }
     }
-    if (n == 1 && strcmp(seg[0], "status") == 0) {
-        q->route = R_STATUS;
-        return "GET, HEAD";
-    }
-    if (n == 1 && strcmp(seg[0], "targets") == 0) {
-        q->route = R_TARGETS;
-        return "GET, HEAD";
-    }
-    if (n == 1 && strcmp(seg[0], "snapshots") == 0) {
-        q->route = R_SNAPSHOTS;
-        return "GET, HEAD";
-    }
-    if (n == 1 && strcmp(seg[0], "series") == 0) {
-        q->route = R_SERIES;
-        return "GET, HEAD";
-    }
-    if (n == 1 && strcmp(seg[0], "capture") == 0) {
-        q->route = R_CAPTURE;
-        return "POST";
-    }
-    if (n == 1 && strcmp(seg[0], "incidents") == 0) {
-        q->route = R_INCIDENTS;
-        return "GET, HEAD";
+    /* The routes of one segment: name, route, methods. */
+    static const struct {
+        const char *name;
+        enum route route;
+        const char *allow;
+    } single[] = {
+        {"status", R_STATUS, "GET, HEAD"},       {"targets", R_TARGETS, "GET, HEAD"},
+        {"snapshots", R_SNAPSHOTS, "GET, HEAD"}, {"series", R_SERIES, "GET, HEAD"},
+        {"capture", R_CAPTURE, "POST"},          {"incidents", R_INCIDENTS, "GET, HEAD"},
+    };
+    for (size_t i = 0; n == 1 && i < sizeof(single) / sizeof(single[0]); i++) {
+        if (strcmp(seg[0], single[i].name) == 0) {
+            q->route = single[i].route;
+            return single[i].allow;
+        }
     }
     if (n == 2 && strcmp(seg[0], "retention") == 0 && strcmp(seg[1], "run") == 0) {
         q->route = R_RETENTION;

@@ -1104,28 +1104,41 @@ static void report_written(const struct ctl *ctl, const char *file, uint64_t byt
         printf("wrote %s (%s)\n", file, sz);
 }
 
-static int cmd_fetch(struct ctl *ctl, int argc, char **argv)
+/* fetch and export: -o FILE|-, --force, and one argument (what names it). -1 when they parsed,
+ * else the exit code to return. */
+static int download_args(struct ctl *ctl, int argc, char **argv, const char *cmd, const char *what,
+                         const char **dest, bool *force)
 {
     static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
                                        {"force", no_argument, NULL, 'f'},
                                        {"help", no_argument, NULL, 'h'},
                                        {0}};
-    const char *dest = NULL;
-    bool force = false;
+    *dest = NULL;
+    *force = false;
     int c;
     while ((c = next_opt(ctl, argc, argv, "o:fh", lo)) != -1) {
         if (c >= 1000)
             return c - 1000;
         if (c == 'h')
-            return command_help("fetch");
+            return command_help(cmd);
         if (c == 'o')
-            dest = optarg;
+            *dest = optarg;
         if (c == 'f')
-            force = true;
+            *force = true;
     }
-    int64_t id;
     if (optind + 1 != argc)
-        return usage_error(ctl, "%s", "one snapshot ID is required");
+        return usage_error(ctl, "one %s is required", what);
+    return -1;
+}
+
+static int cmd_fetch(struct ctl *ctl, int argc, char **argv)
+{
+    const char *dest;
+    bool force;
+    int done = download_args(ctl, argc, argv, "fetch", "snapshot ID", &dest, &force);
+    if (done >= 0)
+        return done;
+    int64_t id;
     if (parse_id(ctl, argv[optind], &id) != 0)
         return EXIT_USAGE;
     char path[64];
@@ -1141,25 +1154,11 @@ static int cmd_fetch(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_export(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
-                                       {"force", no_argument, NULL, 'f'},
-                                       {"help", no_argument, NULL, 'h'},
-                                       {0}};
-    const char *dest = NULL;
-    bool force = false;
-    int c;
-    while ((c = next_opt(ctl, argc, argv, "o:fh", lo)) != -1) {
-        if (c >= 1000)
-            return c - 1000;
-        if (c == 'h')
-            return command_help("export");
-        if (c == 'o')
-            dest = optarg;
-        if (c == 'f')
-            force = true;
-    }
-    if (optind + 1 != argc)
-        return usage_error(ctl, "%s", "one incident name is required");
+    const char *dest;
+    bool force;
+    int done = download_args(ctl, argc, argv, "export", "incident name", &dest, &force);
+    if (done >= 0)
+        return done;
     const char *name = argv[optind];
     char safe[CD_API_INCIDENT_NAME_MAX + 2];
     if (strlen(name) > CD_API_INCIDENT_NAME_MAX || strchr(name, '/') != NULL)
