@@ -257,6 +257,21 @@ static void print_body(const struct cd_client_response *r)
         fputc('\n', stdout);
 }
 
+/* A request whose answer -o json prints as it is: -1 when the caller renders r (and frees it),
+ * else the exit code to return (r already freed). */
+static int request_table(struct ctl *ctl, const char *method, const char *path,
+                         const char *const *query, const json_t *body, struct cd_client_response *r)
+{
+    int rc = request(ctl, method, path, query, body, r);
+    if (rc != 0)
+        return rc;
+    if (ctl->out != OUT_JSON)
+        return -1;
+    print_body(r);
+    cd_client_response_free(r);
+    return EXIT_OK;
+}
+
 /* ---- progress ---------------------------------------------------------------------------------
  */
 
@@ -525,7 +540,8 @@ static void print_status(struct ctl *ctl, const json_t *s)
     }
 }
 
-static int cmd_status(struct ctl *ctl, int argc, char **argv)
+/* Commands that take -o and nothing else: -1 when the arguments parsed, else the exit code. */
+static int output_only_args(struct ctl *ctl, int argc, char **argv, const char *cmd)
 {
     static const struct option lo[] = {COMMON_LONGOPTS, {0}};
     int c;
@@ -533,20 +549,25 @@ static int cmd_status(struct ctl *ctl, int argc, char **argv)
         if (c >= 1000)
             return c - 1000;
         if (c == 'h')
-            return command_help("status");
+            return command_help(cmd);
         if (c == 'o' && parse_output(ctl, optarg) != 0)
             return EXIT_USAGE;
     }
     if (optind < argc)
         return usage_error(ctl, "unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
+static int cmd_status(struct ctl *ctl, int argc, char **argv)
+{
+    int done = output_only_args(ctl, argc, argv, "status");
+    if (done >= 0)
+        return done;
     struct cd_client_response r = {0};
-    int rc = request(ctl, "GET", "/status", NULL, NULL, &r);
-    if (rc != 0)
-        return rc;
-    if (ctl->out == OUT_JSON)
-        print_body(&r);
-    else
-        print_status(ctl, r.json);
+    done = request_table(ctl, "GET", "/status", NULL, NULL, &r);
+    if (done >= 0)
+        return done;
+    print_status(ctl, r.json);
     cd_client_response_free(&r);
     return EXIT_OK;
 }
@@ -662,14 +683,9 @@ static int cmd_list(struct ctl *ctl, int argc, char **argv)
         return usage_error(ctl, "unexpected argument '%s'", argv[optind]);
     const char *q[] = {"job", job, "health", health, NULL};
     struct cd_client_response r = {0};
-    int rc = request(ctl, "GET", "/targets", q, NULL, &r);
-    if (rc != 0)
-        return rc;
-    if (ctl->out == OUT_JSON) {
-        print_body(&r);
-        cd_client_response_free(&r);
-        return EXIT_OK;
-    }
+    int done = request_table(ctl, "GET", "/targets", q, NULL, &r);
+    if (done >= 0)
+        return done;
     print_targets(ctl, json_object_get(r.json, "targets"), job != NULL || health != NULL);
     cd_client_response_free(&r);
     return EXIT_OK;
@@ -1430,27 +1446,13 @@ static int cmd_unpin(struct ctl *ctl, int argc, char **argv)
 
 static int cmd_incidents(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option lo[] = {COMMON_LONGOPTS, {0}};
-    int c;
-    while ((c = next_opt(ctl, argc, argv, "o:h", lo)) != -1) {
-        if (c >= 1000)
-            return c - 1000;
-        if (c == 'h')
-            return command_help("incidents");
-        if (c == 'o' && parse_output(ctl, optarg) != 0)
-            return EXIT_USAGE;
-    }
-    if (optind < argc)
-        return usage_error(ctl, "unexpected argument '%s'", argv[optind]);
+    int done = output_only_args(ctl, argc, argv, "incidents");
+    if (done >= 0)
+        return done;
     struct cd_client_response r = {0};
-    int rc = request(ctl, "GET", "/incidents", NULL, NULL, &r);
-    if (rc != 0)
-        return rc;
-    if (ctl->out == OUT_JSON) {
-        print_body(&r);
-        cd_client_response_free(&r);
-        return EXIT_OK;
-    }
+    done = request_table(ctl, "GET", "/incidents", NULL, NULL, &r);
+    if (done >= 0)
+        return done;
     const json_t *list = json_object_get(r.json, "incidents");
     size_t n = json_array_size(list);
     if (n == 0) {
@@ -1559,14 +1561,9 @@ static int cmd_series(struct ctl *ctl, int argc, char **argv)
     const char *q[] = {"name",  name,  "target", target, "since", since,
                        "until", until, "limit",  limit,  NULL};
     struct cd_client_response r = {0};
-    int rc = request(ctl, "GET", "/series", q, NULL, &r);
-    if (rc != 0)
-        return rc;
-    if (ctl->out == OUT_JSON) {
-        print_body(&r);
-        cd_client_response_free(&r);
-        return EXIT_OK;
-    }
+    int done = request_table(ctl, "GET", "/series", q, NULL, &r);
+    if (done >= 0)
+        return done;
     const json_t *series = json_object_get(r.json, "series");
     size_t n = json_array_size(series);
     if (n == 0) {
@@ -1657,14 +1654,9 @@ static int cmd_prune(struct ctl *ctl, int argc, char **argv)
         return usage_error(ctl, "unexpected argument '%s'", argv[optind]);
     const char *q[] = {"dry_run", dry ? "1" : "0", NULL};
     struct cd_client_response r = {0};
-    int rc = request(ctl, "POST", "/retention/run", q, NULL, &r);
-    if (rc != 0)
-        return rc;
-    if (ctl->out == OUT_JSON) {
-        print_body(&r);
-        cd_client_response_free(&r);
-        return EXIT_OK;
-    }
+    int done = request_table(ctl, "POST", "/retention/run", q, NULL, &r);
+    if (done >= 0)
+        return done;
     char sz[32], d[32];
     long long del = (long long)mint(r.json, "deleted_snapshots", 0);
     printf("%s %lld snapshot%s (%s stored) in %s\n", dry ? "dry run: would delete" : "deleted", del,
