@@ -267,6 +267,18 @@ void e2e_sha_hex(const uint8_t *data, size_t len, char hex[E2E_SHA_HEX])
     cd_hash_hex(h, sizeof(h), hex);
 }
 
+bool e2e_stop_clean(struct cdt_daemon *d, int timeout_ms, int *status)
+{
+    *status = 0;
+    if (d->pid <= 0)
+        return true;
+    *status = cdt_daemon_stop(d, SIGTERM, timeout_ms);
+    if (WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+        return true;
+    cdt_daemon_print_log(d, 40);
+    return false;
+}
+
 void e2e_fetch(struct cdt_daemon *d, int64_t id, uint8_t **data, size_t *len)
 {
     char ids[32], name[64];

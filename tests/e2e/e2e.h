@@ -63,6 +63,10 @@ bool e2e_log_contains(const struct cdt_daemon *d, const char *needle);
 /* Polls the log until it contains needle; fails the test (printing the log) on timeout. */
 void e2e_wait_log(const struct cdt_daemon *d, const char *needle, int timeout_ms);
 
+/* SIGTERM to a running daemon and its wait status in *status (0 when it was not running); true
+ * when it exited 0, else the tail of its log is printed for the failure message. */
+bool e2e_stop_clean(struct cdt_daemon *d, int timeout_ms, int *status);
+
 /* ---- bytes ---------------------------------------------------------------------------------- */
 
 /* SHA-256 of data as lower-case hex. */

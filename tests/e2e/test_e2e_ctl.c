@@ -116,13 +116,9 @@ static int group_setup(void **st)
 static int group_teardown(void **st)
 {
     struct state *s = *st;
-    if (s->d.pid > 0) {
-        int ws = cdt_daemon_stop(&s->d, SIGTERM, 20000);
-        if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-            cdt_daemon_print_log(&s->d, 40);
-            print_error("collectord did not stop cleanly (status %d)\n", ws);
-        }
-    }
+    int ws;
+    if (!e2e_stop_clean(&s->d, 20000, &ws))
+        print_error("collectord did not stop cleanly (status %d)\n", ws);
     cdt_daemon_cleanup(&s->d);
     cdt_fleet_stop(&s->fleet);
     free(s->token_file);

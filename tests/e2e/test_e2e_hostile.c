@@ -139,13 +139,9 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct state *s = *st;
-    if (s->d.pid > 0) {
-        int ws = cdt_daemon_stop(&s->d, SIGTERM, 20000);
-        if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-            cdt_daemon_print_log(&s->d, 40);
-            fail_msg("collectord did not stop cleanly after the hostile run (status %d)", ws);
-        }
-    }
+    int ws;
+    if (!e2e_stop_clean(&s->d, 20000, &ws))
+        fail_msg("collectord did not stop cleanly after the hostile run (status %d)", ws);
     cdt_daemon_cleanup(&s->d);
     cdt_fleet_stop(&s->fleet);
     json_decref(s->seen);

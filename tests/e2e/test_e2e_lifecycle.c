@@ -149,56 +149,9 @@ static void test_check_config_exit_codes(void **st)
 
 /* ---- reload -------------------------------------------------------------------------------- */
 
-static const char reload_v1[] = "global:\n"
-                                "  scrape_interval: 1s\n"
-                                "  scrape_timeout: 5s\n"
-                                "storage:\n"
-                                "  path: @DIR@/collectord.db\n"
-                                "query:\n"
-                                "  socket: @DIR@/collectord.sock\n"
-                                "limits:\n"
-                                "  shutdown_timeout: 10s\n"
-                                "scrape_configs:\n"
-                                "  - job_name: fleet\n"
-                                "    file_sd_configs:\n"
-                                "      - files: [@DIR@/targets.json]\n"
-                                "    profiling_config:\n"
-                                "      pprof_config:\n"
-                                "        cpu: {enabled: true, seconds: 1}\n"
-                                "        heap: {enabled: true}\n"
-                                "        allocs: {enabled: false}\n"
-                                "        goroutine: {enabled: true}\n"
-                                "        mutex: {enabled: false}\n"
-                                "        block: {enabled: false}\n";
-
-/* v1 with allocs enabled (the target's kinds change in place) and a static job. */
-static const char reload_v2_fmt[] = "global:\n"
-                                    "  scrape_interval: 1s\n"
-                                    "  scrape_timeout: 5s\n"
-                                    "storage:\n"
-                                    "  path: @DIR@/collectord.db\n"
-                                    "query:\n"
-                                    "  socket: @DIR@/collectord.sock\n"
-                                    "limits:\n"
-                                    "  shutdown_timeout: 10s\n"
-                                    "scrape_configs:\n"
-                                    "  - job_name: fleet\n"
-                                    "    file_sd_configs:\n"
-                                    "      - files: [@DIR@/targets.json]\n"
-                                    "    profiling_config:\n"
-                                    "      pprof_config:\n"
-                                    "        cpu: {enabled: true, seconds: 1}\n"
-                                    "        heap: {enabled: true}\n"
-                                    "        allocs: {enabled: true}\n"
-                                    "        goroutine: {enabled: true}\n"
-                                    "        mutex: {enabled: false}\n"
-                                    "        block: {enabled: false}\n"
-                                    "  - job_name: extra\n"
-                                    "    static_configs:\n"
-                                    "      - targets: ['gops://127.0.0.1:%d']\n";
-
-/* Line 16 of v1 with a bad seconds value: "        cpu: {enabled: true, seconds: -3}". */
-static const char reload_bad[] = "global:\n"
+/* The reload test's config: the CPU profile's seconds (line 16), whether allocs is scraped, and
+ * more jobs after it. */
+static const char reload_fmt[] = "global:\n"
                                  "  scrape_interval: 1s\n"
                                  "  scrape_timeout: 5s\n"
                                  "storage:\n"
@@ -213,8 +166,21 @@ static const char reload_bad[] = "global:\n"
                                  "      - files: [@DIR@/targets.json]\n"
                                  "    profiling_config:\n"
                                  "      pprof_config:\n"
-                                 "        cpu: {enabled: true, seconds: -3}\n"
-                                 "        heap: {enabled: true}\n";
+                                 "        cpu: {enabled: true, seconds: %d}\n"
+                                 "        heap: {enabled: true}\n"
+                                 "        allocs: {enabled: %s}\n"
+                                 "        goroutine: {enabled: true}\n"
+                                 "        mutex: {enabled: false}\n"
+                                 "        block: {enabled: false}\n"
+                                 "%s";
+
+/* reload_fmt with its blanks filled (malloc'd). */
+static char *reload_config(int cpu_seconds, bool allocs, const char *more_jobs)
+{
+    char *yaml = cd_str_printf(reload_fmt, cpu_seconds, allocs ? "true" : "false", more_jobs);
+    assert_non_null(yaml);
+    return yaml;
+}
 
 struct target_kind {
     const char *job, *scheme;
@@ -287,7 +253,9 @@ static void test_sighup(void **st)
     struct cdt_daemon *d = &s->d;
     const struct cdt_fleet_target *a = &s->fleet.targets[0], *b = &s->fleet.targets[1];
     cdt_daemon_init(d, "e2e-reload");
-    cdt_daemon_write_config(d, reload_v1);
+    char *v1 = reload_config(1, false, "");
+    cdt_daemon_write_config(d, v1);
+    free(v1);
     struct cdt_fleet only_a = s->fleet;
     only_a.n = 1;
     cdt_daemon_write_targets(d, &only_a, false);
@@ -299,7 +267,9 @@ static void test_sighup(void **st)
     json_decref(st0);
 
     /* An invalid file: the error with its position, and the running config stays. */
-    cdt_daemon_write_config(d, reload_bad);
+    char *bad = reload_config(-3, false, "");
+    cdt_daemon_write_config(d, bad);
+    free(bad);
     assert_int_equal(kill(d->pid, SIGHUP), 0);
     e2e_wait_log(d, "is not valid; the running configuration stays", 20000);
     char where[600];
@@ -317,9 +287,15 @@ static void test_sighup(void **st)
     wait_kind(d, &a_heap, 20000);
 
     /* A new target file and a new config: both apply. */
-    char v2[sizeof(reload_v2_fmt) + 16];
-    snprintf(v2, sizeof(v2), reload_v2_fmt, b->gops_port);
+    char extra_job[128];
+    snprintf(extra_job, sizeof(extra_job),
+             "  - job_name: extra\n"
+             "    static_configs:\n"
+             "      - targets: ['gops://127.0.0.1:%d']\n",
+             b->gops_port);
+    char *v2 = reload_config(1, true, extra_job);
     cdt_daemon_write_config(d, v2);
+    free(v2);
     cdt_daemon_write_targets(d, &s->fleet, false);
     int64_t reload_ms = wall_ms();
     assert_int_equal(kill(d->pid, SIGHUP), 0);
@@ -377,7 +353,9 @@ static void test_sigterm_nothing_lost(void **st)
     struct state *s = *st;
     struct cdt_daemon *d = &s->d;
     cdt_daemon_init(d, "e2e-term");
-    cdt_daemon_write_config(d, reload_v1);
+    char *v1 = reload_config(1, false, "");
+    cdt_daemon_write_config(d, v1);
+    free(v1);
     cdt_daemon_write_targets(d, &s->fleet, true);
     cdt_daemon_start(d, NULL, 30000);
     struct target_kind cpu = {"fleet", "http", s->fleet.targets[0].pprof_port, "cpu", 2};

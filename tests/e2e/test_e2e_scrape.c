@@ -99,11 +99,8 @@ static int setup(void **st)
 static int teardown(void **st)
 {
     struct state *s = *st;
-    if (s->d.pid > 0) {
-        int ws = cdt_daemon_stop(&s->d, SIGTERM, 15000);
-        if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0)
-            cdt_daemon_print_log(&s->d, 40);
-    }
+    int ws;
+    e2e_stop_clean(&s->d, 15000, &ws);
     cdt_daemon_cleanup(&s->d);
     cdt_fleet_stop(&s->fleet);
     free(s);
