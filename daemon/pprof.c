@@ -4,8 +4,9 @@
  * One call = one struct cd_pprof on the caller's stack: the decompressed profile (or the input
  * itself when it was raw), a long-lived arena for the tables kept until the summary is built and
  * a scratch arena (same memory budget) that each Location and Sample is unpacked into and then
- * rewound. The top level is walked four times (count, small messages, locations, samples); a walk
- * only skips over length-delimited fields, so it costs little next to the unpacking.
+ * rewound. The top level is walked five times (count, strings, small messages, locations,
+ * samples); a walk only skips over length-delimited fields, so it costs little next to the
+ * unpacking, and behind each walk the pages no later walk reads are given back (release()).
  */
 #include "pprof.h"
 
@@ -21,6 +22,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PP_ASAN 1
+#endif
+#elif defined(__SANITIZE_ADDRESS__)
+#define PP_ASAN 1
+#endif
+#ifdef PP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 /* Top-level Profile field numbers (schema/profile.proto). */
 enum {
@@ -86,9 +100,11 @@ struct pp_span {
 
 /* One row of the flat/cum tables: a function name (functions merge by name) or an address. */
 struct pp_node {
-    struct pp_str name; /* name.off == PP_ADDR_NODE: named by addr */
-    struct pp_str file; /* of the first function seen with this name */
-    uint64_t addr;
+    struct pp_str name; /* name.off == PP_ADDR_NODE: named by u.addr */
+    union {
+        struct pp_str file; /* of the first function seen with this name */
+        uint64_t addr;
+    } u;
 };
 
 /* Open addressing, id -> index; id 0 is never stored (pprof reserves it). Only built when a
@@ -124,6 +140,8 @@ struct cd_pprof {
     struct cd_err *err;
     const uint8_t *buf; /* the raw profile.proto bytes */
     size_t len;
+    bool owned; /* buf was decompressed here: see release() */
+    size_t page;
     struct cd_arena perm;    /* tables kept until the summary is built */
     struct cd_arena scratch; /* one unpacked message at a time */
     size_t counts[F_KNOWN_MAX + 1];
@@ -132,7 +150,8 @@ struct cd_pprof {
     size_t first[F_KNOWN_MAX + 1], last_end[F_KNOWN_MAX + 1];
     size_t n_frames_total; /* sum over locations of max(1, lines) */
 
-    struct pp_str *strings;
+    /* Where each string's length is (it is read again when needed: half the table's size). */
+    uint32_t *strings;
     size_t n_strings;
     int64_t drop_frames, keep_frames, time_nanos, duration_nanos, period, default_type, doc_url;
     int64_t *comments;
@@ -298,7 +317,7 @@ struct pp_walk {
 };
 
 /* 0, -1 truncated, -2 too long / overflows 64 bits. */
-static int rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+static int rd_varint_slow(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 {
     const uint8_t *p = *pp;
     uint64_t v = 0;
@@ -316,6 +335,31 @@ static int rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
         }
     }
     return -2;
+}
+
+/* Varints of one to three bytes (tags, lengths, location and string ids: nearly all of them) are
+ * decoded inline; the sample walk spends most of its time here. */
+static inline int rd_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
+{
+    const uint8_t *p = *pp;
+    if (p < end && p[0] < 0x80) {
+        *out = p[0];
+        *pp = p + 1;
+        return 0;
+    }
+    if (end - p >= 3) {
+        if (p[1] < 0x80) {
+            *out = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+            *pp = p + 2;
+            return 0;
+        }
+        if (p[2] < 0x80) {
+            *out = (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7 | (uint64_t)p[2] << 14;
+            *pp = p + 3;
+            return 0;
+        }
+    }
+    return rd_varint_slow(pp, end, out);
 }
 
 static const char *field_name(uint32_t num)
@@ -600,10 +644,15 @@ static int check_str(struct cd_pprof *pp, int64_t idx, const char *what, size_t 
 
 static struct pp_str str_at(const struct cd_pprof *pp, int64_t idx)
 {
-    if (idx >= 0 && (uint64_t)idx < pp->n_strings)
-        return pp->strings[idx];
-    struct pp_str empty = {0, 0};
-    return empty;
+    struct pp_str s = {0, 0};
+    if (idx >= 0 && (uint64_t)idx < pp->n_strings) {
+        const uint8_t *p = pp->buf + pp->strings[idx];
+        uint64_t len = 0;
+        (void)rd_varint(&p, pp->buf + pp->len, &len); /* next_field has read it once already */
+        s.off = (uint32_t)(p - pp->buf);
+        s.len = (uint32_t)len;
+    }
+    return s;
 }
 
 static struct pp_span span_of(const struct cd_pprof *pp, struct pp_str s)
@@ -640,7 +689,7 @@ static struct pp_span node_name(const struct cd_pprof *pp, uint32_t node,
     const struct pp_node *n = &pp->nodes[node];
     if (n->name.off != PP_ADDR_NODE)
         return span_of(pp, n->name);
-    int k = snprintf(tmp, PP_ADDR_NAME_MAX, "0x%" PRIx64, n->addr);
+    int k = snprintf(tmp, PP_ADDR_NAME_MAX, "0x%" PRIx64, n->u.addr);
     struct pp_span v = {tmp, (size_t)k};
     return v;
 }
@@ -681,7 +730,7 @@ static int grow_nodes(struct cd_pprof *pp)
         const struct pp_node *n = &pp->nodes[k];
         bool a = n->name.off == PP_ADDR_NODE;
         uint64_t h = node_hash(pp, a ? span_of(pp, (struct pp_str){0, 0}) : span_of(pp, n->name), a,
-                               n->addr);
+                               a ? n->u.addr : 0);
         size_t i = (size_t)(h >> 7) & (cap - 1);
         while (slots[i] != 0)
             i = (i + 1) & (cap - 1);
@@ -704,25 +753,78 @@ static uint32_t intern_node(struct cd_pprof *pp, struct pp_str name, struct pp_s
         if (slot == 0) {
             if (pp->n_nodes == pp->cap_nodes)
                 return PP_NO_NODE;
-            if ((pp->n_nodes + 1) * 2 > pp->node_mask + 1) {
+            if ((pp->n_nodes + 1) * 4 > (pp->node_mask + 1) * 3) {
                 if (grow_nodes(pp) < 0)
                     return PP_NO_NODE;
                 return intern_node(pp, name, file, is_addr, addr);
             }
             struct pp_node *n = &pp->nodes[pp->n_nodes];
             n->name = name;
-            n->file = file;
-            n->addr = addr;
-            if (is_addr)
+            if (is_addr) {
                 n->name.off = PP_ADDR_NODE;
+                n->u.addr = addr;
+            } else {
+                n->u.file = file;
+            }
             pp->node_slots[i] = (uint32_t)++pp->n_nodes;
             return (uint32_t)(pp->n_nodes - 1);
         }
         const struct pp_node *n = &pp->nodes[slot - 1];
         bool n_addr = n->name.off == PP_ADDR_NODE;
-        if (n_addr == is_addr && (is_addr ? n->addr == addr : span_eq(span_of(pp, n->name), want)))
+        if (n_addr == is_addr &&
+            (is_addr ? n->u.addr == addr : span_eq(span_of(pp, n->name), want)))
             return slot - 1;
     }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Giving back what the walks are done with */
+
+/* Profiles smaller than this keep their pages: the system calls would cost more than they save. */
+#define PP_RELEASE_MIN  ((size_t)1 << 20)
+#define PP_RELEASE_STEP ((size_t)128 << 10)
+
+enum { KEEP_LOCATIONS = 1, KEEP_SAMPLES = 2 };
+
+/*
+ * Gives the pages of buf[lo, hi) back to the kernel, except those a later pass still reads: the
+ * string table (names point into it until the summary is built) and the location and sample runs
+ * named in `keep`. Only for a profile decompressed here (the caller's bytes are the caller's):
+ * the peak then holds the strings and what is still to be walked rather than the whole profile,
+ * which is most of a large CPU profile's memory. Under ASan the pages are poisoned as well, so a
+ * pass that read released bytes would fail the tests instead of reading zeros.
+ */
+static void release(struct cd_pprof *pp, size_t lo, size_t hi, unsigned keep)
+{
+    if (!pp->owned || pp->len < PP_RELEASE_MIN || lo >= hi)
+        return;
+    static const int fields[] = {F_STRING_TABLE, F_LOCATION, F_SAMPLE};
+    const bool kept[] = {true, (keep & KEEP_LOCATIONS) != 0, (keep & KEEP_SAMPLES) != 0};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        size_t a = pp->first[fields[i]], b = pp->last_end[fields[i]];
+        if (!kept[i] || pp->counts[fields[i]] == 0 || a >= hi || b <= lo)
+            continue;
+        release(pp, lo, a > lo ? a : lo, keep);
+        release(pp, b < hi ? b : hi, hi, keep);
+        return;
+    }
+    uintptr_t mask = (uintptr_t)pp->page - 1;
+    uintptr_t a = ((uintptr_t)(pp->buf + lo) + mask) & ~mask, b = (uintptr_t)(pp->buf + hi) & ~mask;
+    if (a >= b)
+        return;
+    (void)madvise((void *)a, b - a, MADV_DONTNEED); /* advice: failing only costs memory */
+#ifdef PP_ASAN
+    ASAN_POISON_MEMORY_REGION((void *)a, b - a);
+#endif
+}
+
+/* For a walk at byte `off`: what lies between *done and off goes once it is a step long. */
+static void release_behind(struct cd_pprof *pp, size_t *done, size_t off, unsigned keep)
+{
+    if (off - *done < PP_RELEASE_STEP)
+        return;
+    release(pp, *done, off, keep);
+    *done = off;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -865,57 +967,78 @@ static int check_mappings(struct cd_pprof *pp, const int64_t *info)
     return index_ids(pp, "mapping", &ids, pp->n_mappings, &m);
 }
 
-/* Function names become nodes: one per distinct name. names: name, system_name, filename. */
-static int intern_functions(struct cd_pprof *pp, const uint32_t *names)
+/* Pass 2: the string table, first, so that the functions can be interned as they come. */
+static int walk_strings(struct cd_pprof *pp)
 {
-    int r = index_ids(pp, "function", &pp->func_id, pp->n_funcs, &pp->func_ids);
+    pp->strings = cd_arena_alloc(&pp->perm, pp->counts[F_STRING_TABLE] * sizeof(*pp->strings));
+    if (pp->strings == NULL)
+        return oom(pp);
+    static const int strs[] = {F_STRING_TABLE};
+    struct pp_walk w = span_walk(pp, strs, 1);
+    struct pp_field f;
+    int r;
+    while ((r = next_field(&w, &f, pp->err)) == 0) {
+        if (f.num != F_STRING_TABLE)
+            continue;
+        const uint8_t *p = pp->buf + f.off; /* past the tag */
+        uint64_t tag;
+        (void)rd_varint(&p, f.data, &tag);
+        pp->strings[pp->n_strings++] = (uint32_t)(p - pp->buf);
+    }
     if (r < 0)
         return r;
-    for (size_t i = 0; i < pp->n_funcs; i++) {
-        struct pp_str name = str_at(pp, names[i * 3]);
-        if (name.len == 0)
-            name = str_at(pp, names[i * 3 + 1]);
-        if (name.len == 0) {
-            pp->func_node[i] = PP_NO_NODE; /* nameless: its frames count by address */
-            continue;
-        }
-        pp->func_node[i] = intern_node(pp, name, str_at(pp, names[i * 3 + 2]), false, 0);
-        if (pp->func_node[i] == PP_NO_NODE)
-            return oom(pp);
-    }
+    /* pprof: "string_table[0] must be ''" */
+    if (pp->n_strings > 0 && str_at(pp, 0).len != 0)
+        return cd_err_set(pp->err, -EBADMSG, "pprof: string_table[0] must be empty (is %u bytes)",
+                          str_at(pp, 0).len);
     return 0;
 }
 
-/* Pass 2: strings, sample types, period type, mappings, functions, comments. */
+/* A function's name becomes its node: one per distinct name (system_name when name is empty). */
+static int intern_function(struct cd_pprof *pp, const Perftools__Profiles__Function *fn)
+{
+    size_t i = pp->n_funcs;
+    struct pp_str name = str_at(pp, fn->name);
+    if (name.len == 0)
+        name = str_at(pp, fn->system_name);
+    if (name.len == 0) {
+        pp->func_node[i] = PP_NO_NODE; /* nameless: its frames count by address */
+        return 0;
+    }
+    pp->func_node[i] = intern_node(pp, name, str_at(pp, fn->filename), false, 0);
+    return pp->func_node[i] == PP_NO_NODE ? oom(pp) : 0;
+}
+
+/* Pass 3: sample types, period type, mappings, functions, comments. */
 static int walk_small(struct cd_pprof *pp)
 {
     size_t nf = pp->counts[F_FUNCTION], nm = pp->counts[F_MAPPING];
-    pp->strings = cd_arena_alloc(&pp->perm, pp->counts[F_STRING_TABLE] * sizeof(*pp->strings));
     pp->types = cd_arena_alloc(&pp->perm, pp->counts[F_SAMPLE_TYPE] * sizeof(*pp->types));
     ids_init(&pp->func_id, nf);
     pp->func_node = cd_arena_alloc(&pp->perm, nf * sizeof(*pp->func_node));
     pp->comments = cd_arena_alloc(&pp->perm, pp->n_comments * sizeof(*pp->comments));
-    /* String indexes of functions and mappings wait in scratch for the string table's end. */
+    /* Nodes: at most one per distinct function name plus one per location address. */
+    pp->cap_nodes = nf + pp->counts[F_LOCATION] + 1;
+    size_t slots = pow2_at_least(nf + nf / 3 + 2); /* at most 3/4 full */
+    pp->nodes = cd_arena_alloc(&pp->perm, pp->cap_nodes * sizeof(*pp->nodes));
+    pp->node_slots = cd_arena_calloc(&pp->perm, slots, sizeof(*pp->node_slots));
+    pp->node_mask = slots - 1;
+    /* Mapping ids and strings are checked once all are known (duplicates). */
     struct cd_arena_mark base = cd_arena_mark(&pp->scratch);
-    uint32_t *fnames = cd_arena_alloc(&pp->scratch, nf * 3 * sizeof(uint32_t));
     int64_t *minfo = cd_arena_alloc(&pp->scratch, nm * 3 * sizeof(int64_t));
-    if (!pp->strings || !pp->types || !pp->func_node || !pp->comments || !fnames || !minfo)
+    if (!pp->types || !pp->func_node || !pp->comments || !pp->nodes || !pp->node_slots || !minfo)
         return oom(pp);
     size_t n_comments = 0;
-    static const int small[] = {F_STRING_TABLE, F_SAMPLE_TYPE, F_PERIOD_TYPE,
-                                F_MAPPING,      F_FUNCTION,    F_COMMENT};
+    static const int small[] = {F_SAMPLE_TYPE, F_PERIOD_TYPE, F_MAPPING, F_FUNCTION, F_COMMENT};
     struct pp_walk w = span_walk(pp, small, sizeof(small) / sizeof(small[0]));
     struct pp_field f;
     ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
+    size_t done = (size_t)(w.p - pp->buf);
     int r;
     while ((r = next_field(&w, &f, pp->err)) == 0) {
+        release_behind(pp, &done, f.off, KEEP_LOCATIONS | KEEP_SAMPLES);
         struct cd_arena_mark mark = cd_arena_mark(&pp->scratch);
         switch (f.num) {
-        case F_STRING_TABLE:
-            pp->strings[pp->n_strings].off = (uint32_t)(f.data - pp->buf);
-            pp->strings[pp->n_strings].len = (uint32_t)f.len;
-            pp->n_strings++;
-            break;
         case F_SAMPLE_TYPE:
         case F_PERIOD_TYPE: {
             Perftools__Profiles__ValueType *vt =
@@ -952,16 +1075,12 @@ static int walk_small(struct cd_pprof *pp)
                 perftools__profiles__function__unpack(pa, f.len, f.data);
             if (fn == NULL)
                 return walk_err(pp, &f, pp->n_funcs, "malformed Function");
-            if ((r = ids_add(pp, &pp->func_id, pp->n_funcs, fn->id)) < 0)
-                return r;
-            /* checked now, so they fit in 32 bits (the table is smaller than the profile) */
-            if ((r = check_str(pp, fn->name, "function", pp->n_funcs)) < 0 ||
+            if ((r = ids_add(pp, &pp->func_id, pp->n_funcs, fn->id)) < 0 ||
+                (r = check_str(pp, fn->name, "function", pp->n_funcs)) < 0 ||
                 (r = check_str(pp, fn->system_name, "function", pp->n_funcs)) < 0 ||
-                (r = check_str(pp, fn->filename, "function", pp->n_funcs)) < 0)
+                (r = check_str(pp, fn->filename, "function", pp->n_funcs)) < 0 ||
+                (r = intern_function(pp, fn)) < 0)
                 return r;
-            fnames[pp->n_funcs * 3] = (uint32_t)fn->name;
-            fnames[pp->n_funcs * 3 + 1] = (uint32_t)fn->system_name;
-            fnames[pp->n_funcs * 3 + 2] = (uint32_t)fn->filename;
             pp->n_funcs++;
             break;
         }
@@ -976,27 +1095,14 @@ static int walk_small(struct cd_pprof *pp)
     if (r < 0)
         return r;
     pp->n_comments = n_comments;
-
-    /* pprof: "string_table[0] must be ''" */
-    if (pp->n_strings > 0 && pp->strings[0].len != 0)
-        return cd_err_set(pp->err, -EBADMSG, "pprof: string_table[0] must be empty (is %u bytes)",
-                          pp->strings[0].len);
-
-    /* Nodes: at most one per distinct function name plus one per location address. */
-    pp->cap_nodes = pp->n_funcs + pp->counts[F_LOCATION] + 1;
-    size_t slots = pow2_at_least(pp->n_funcs * 2 + 2);
-    pp->nodes = cd_arena_alloc(&pp->perm, pp->cap_nodes * sizeof(*pp->nodes));
-    pp->node_slots = cd_arena_calloc(&pp->perm, slots, sizeof(*pp->node_slots));
-    pp->node_mask = slots - 1;
-    if (pp->nodes == NULL || pp->node_slots == NULL)
-        return oom(pp);
-    if ((r = check_mappings(pp, minfo)) < 0 || (r = intern_functions(pp, fnames)) < 0)
+    if ((r = check_mappings(pp, minfo)) < 0 ||
+        (r = index_ids(pp, "function", &pp->func_id, pp->n_funcs, &pp->func_ids)) < 0)
         return r;
     cd_arena_rewind(&pp->scratch, base);
     return 0;
 }
 
-/* Pass 3: locations, each turned into the list of nodes its frames count for. */
+/* Pass 4: locations, each turned into the list of nodes its frames count for. */
 /* What a summary needs of a Location: its id, its address and the function id of each line. */
 struct pp_loc {
     uint64_t id, address;
@@ -1081,9 +1187,10 @@ static int walk_locations(struct cd_pprof *pp)
     struct pp_field f;
     ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
     struct pp_str none = {0, 0};
-    size_t pos = 0;
+    size_t pos = 0, done = (size_t)(w.p - pp->buf);
     int r;
     while ((r = next_field(&w, &f, pp->err)) == 0) {
+        release_behind(pp, &done, f.off, KEEP_SAMPLES);
         if (f.num != F_LOCATION)
             continue;
         size_t i = pp->n_locs;
@@ -1146,6 +1253,7 @@ static int walk_locations(struct cd_pprof *pp)
     }
     if (r < 0)
         return r;
+    release(pp, done, (size_t)(w.p - pp->buf), KEEP_SAMPLES);
     return index_ids(pp, "location", &pp->loc_id, pp->n_locs, &pp->loc_ids);
 }
 
@@ -1372,7 +1480,7 @@ static bool fast_sample(struct cd_arena *scratch, const uint8_t *p, size_t len, 
     return true;
 }
 
-/* Pass 4: every sample, one at a time. */
+/* Pass 5: every sample, one at a time. */
 static int walk_samples(struct cd_pprof *pp)
 {
     size_t nt = pp->n_types;
@@ -1393,8 +1501,15 @@ static int walk_samples(struct cd_pprof *pp)
     struct pp_walk w = span_walk(pp, samples, 1);
     struct pp_field f;
     ProtobufCAllocator *pa = cd_arena_protobuf(&pp->scratch);
+    /* The peak is this walk's start, its tables just allocated: giving back as many bytes of
+     * walked samples as they take keeps it there. Past that, pages given back lower nothing that
+     * matters and cost a page fault each on the next profile. */
+    size_t done = (size_t)(w.p - pp->buf),
+           stop = done + pp->n_nodes * (2 * nt + 1) * sizeof(int64_t);
     int r;
     while ((r = next_field(&w, &f, pp->err)) == 0) {
+        if (f.off <= stop + PP_RELEASE_STEP)
+            release_behind(pp, &done, f.off, 0);
         if (f.num != F_SAMPLE)
             continue;
         size_t item = pp->n_samples;
@@ -1525,7 +1640,9 @@ static json_t *row_json(const struct cd_pprof *pp, uint32_t node, size_t k)
     char tmp[PP_ADDR_NAME_MAX];
     int bad = 0;
     bad |= cd_textscan_jset(o, "function", span_json(node_name(pp, node, tmp)));
-    bad |= cd_textscan_jset(o, "file", span_json(span_of(pp, pp->nodes[node].file)));
+    const struct pp_node *n = &pp->nodes[node];
+    struct pp_str file = n->name.off == PP_ADDR_NODE ? (struct pp_str){0, 0} : n->u.file;
+    bad |= cd_textscan_jset(o, "file", span_json(span_of(pp, file)));
     /* No percentages: they follow from total_abs, and formatting hundreds of reals per profile
      * was a tenth of the daemon's CPU at 300 scrapes a second. */
     bad |= cd_textscan_jset(o, "flat", json_integer(flat));
@@ -1846,6 +1963,9 @@ int cd_pprof_summarize(const uint8_t *data, size_t len, const struct cd_parse_li
         }
         pp.buf = unz;
         pp.len = ulen;
+        pp.owned = true;
+        long page = sysconf(_SC_PAGESIZE);
+        pp.page = page > 0 ? (size_t)page : 4096;
         budget -= ulen;
         if (ulen == 0) {
             rc = cd_err_set(err, -EBADMSG, "pprof: empty profile inside gzip");
@@ -1866,8 +1986,11 @@ int cd_pprof_summarize(const uint8_t *data, size_t len, const struct cd_parse_li
         goto fail;
     }
     pp.perm.cap = budget ? budget : 1;
-    if ((rc = walk_count(&pp)) < 0 || (rc = walk_small(&pp)) < 0 || (rc = check_strings(&pp)) < 0 ||
-        (rc = walk_locations(&pp)) < 0 || (rc = walk_samples(&pp)) < 0)
+    if ((rc = walk_count(&pp)) < 0 || (rc = walk_strings(&pp)) < 0 || (rc = walk_small(&pp)) < 0 ||
+        (rc = check_strings(&pp)) < 0)
+        goto fail;
+    release(&pp, 0, pp.len, KEEP_LOCATIONS | KEEP_SAMPLES);
+    if ((rc = walk_locations(&pp)) < 0 || (rc = walk_samples(&pp)) < 0)
         goto fail;
     json = build_json(&pp, len, gzipped);
     if (json == NULL) {
@@ -1884,6 +2007,10 @@ fail:
     json_decref(json);
     cd_arena_free(&pp.scratch);
     cd_arena_free(&pp.perm);
+#ifdef PP_ASAN
+    if (unz != NULL)
+        ASAN_UNPOISON_MEMORY_REGION(unz, pp.len);
+#endif
     free(unz);
     return rc;
 }

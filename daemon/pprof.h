@@ -11,8 +11,12 @@
  * How it decodes: gzip with libdeflate, growing the output buffer up to lim->max_decompressed
  * (gzip bombs stop there; several gzip members are concatenated). The top-level Profile fields
  * are walked in place — strings are not copied — and every sub-message (ValueType, Mapping,
- * Function, Location, Sample) is unpacked by protobuf-c into an arena, samples one at a time in
- * scratch space that is reused, so memory stays near the size of the decompressed profile.
+ * Function, Location, Sample) is unpacked by protobuf-c into an arena (the common shapes of
+ * Location and Sample are decoded by hand, which protobuf-c judges whenever they differ), samples
+ * one at a time in scratch space that is reused. A decompressed profile of 1 MiB or more gives
+ * the pages the walks are done with back to the kernel as it goes (all but the string table, which
+ * names point into), so the peak holds the strings and what is still to be walked rather than the
+ * whole decompressed profile.
  * Validation follows pprof's own (profile.Parse + CheckValid): string_table[0] must be "", ids
  * are non-zero and unique, every string index, location id and function id must resolve, every
  * sample has one value per sample type (a location line without a function id is tolerated and

@@ -583,6 +583,208 @@ static void test_deep_stacks(void **state)
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Large profiles in several field orders: a gzipped profile of a megabyte and more has the pages
+ * the walks are done with given back while it is summarized, and must summarize exactly as the
+ * same bytes given raw (which are the caller's and are never touched). Under ASan the given-back
+ * pages are poisoned, so a walk that read one fails here. */
+
+enum { BIG_FN = 2000, BIG_LOC = 4000, BIG_SAMPLES = 30000, BIG_DEPTH = 12 };
+
+enum big_layout { BIG_GO, BIG_STRINGS_FIRST, BIG_INTERLEAVED, BIG_STRINGS_AMONG_SAMPLES };
+
+struct big_parts {
+    struct pb types, samples[BIG_SAMPLES], locs[BIG_LOC], fns[BIG_FN], mapping, strs, tail;
+    char (*names)[160];
+    size_t n_names;
+};
+
+static void big_parts_build(struct big_parts *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->n_names = 5 + 2 * BIG_FN;
+    b->names = calloc(b->n_names, sizeof(*b->names));
+    assert_non_null(b->names);
+    snprintf(b->names[1], sizeof(b->names[1]), "samples");
+    snprintf(b->names[2], sizeof(b->names[2]), "count");
+    snprintf(b->names[3], sizeof(b->names[3]), "cpu");
+    snprintf(b->names[4], sizeof(b->names[4]), "nanoseconds");
+    for (int k = 0; k < BIG_FN; k++) {
+        snprintf(b->names[5 + 2 * k], sizeof(b->names[0]),
+                 "github.com/example/service/internal/pkg%04d.(*Handler).ServeSomethingLong", k);
+        snprintf(b->names[6 + 2 * k], sizeof(b->names[0]),
+                 "/home/build/src/github.com/example/service/internal/pkg%04d/handler.go", k);
+    }
+    add_valuetype(&b->types, 1, 1, 2);
+    add_valuetype(&b->types, 1, 3, 4);
+    for (size_t i = 0; i < b->n_names; i++)
+        pb_str(&b->strs, 6, b->names[i]);
+    for (int k = 0; k < BIG_FN; k++)
+        add_function(&b->fns[k], (uint64_t)k + 1, 5 + 2 * k, 6 + 2 * k);
+    for (int k = 0; k < BIG_LOC; k++) {
+        uint64_t fns[2] = {(uint64_t)(k % BIG_FN) + 1, (uint64_t)((k * 7) % BIG_FN) + 1};
+        add_location(&b->locs[k], (uint64_t)k + 1, 0x1000 + 16 * (uint64_t)k, fns,
+                     k % 97 == 0  ? 0
+                     : k % 5 == 0 ? 2
+                                  : 1);
+    }
+    uint32_t x = 12345;
+    for (int i = 0; i < BIG_SAMPLES; i++) {
+        struct pb *m = &b->samples[i], sm = {0};
+        for (int d = 0; d < BIG_DEPTH; d++) {
+            x = x * 1103515245u + 12345u;
+            pb_uint(&sm, 1, (x >> 8) % BIG_LOC + 1);
+        }
+        pb_uint(&sm, 2, 1);
+        pb_uint(&sm, 2, 10000 + (uint64_t)(i % 7));
+        if (i % 50 == 0)
+            pb_uint(&sm, 9, 1); /* unknown: through protobuf-c */
+        pb_msg(m, 2, &sm);
+        pb_free(&sm);
+    }
+    pb_uint(&b->mapping, 1, 1);
+    pb_uint(&b->mapping, 5, 6);
+    struct pb mp = b->mapping;
+    b->mapping = (struct pb){0};
+    pb_msg(&b->mapping, 3, &mp);
+    pb_free(&mp);
+    pb_uint(&b->tail, 9, 1700000000000000000ULL);
+    pb_uint(&b->tail, 10, 2000000000);
+    pb_uint(&b->tail, 12, 10000000);
+}
+
+static void big_parts_free(struct big_parts *b)
+{
+    pb_free(&b->types);
+    pb_free(&b->mapping);
+    pb_free(&b->strs);
+    pb_free(&b->tail);
+    for (int i = 0; i < BIG_SAMPLES; i++)
+        pb_free(&b->samples[i]);
+    for (int k = 0; k < BIG_LOC; k++)
+        pb_free(&b->locs[k]);
+    for (int k = 0; k < BIG_FN; k++)
+        pb_free(&b->fns[k]);
+    free(b->names);
+}
+
+static void pb_append(struct pb *p, const struct pb *part)
+{
+    pb_raw(p, part->d, part->len);
+}
+
+static void big_assemble(const struct big_parts *b, enum big_layout layout, struct pb *p)
+{
+    switch (layout) {
+    case BIG_GO: /* what Go writes */
+        pb_append(p, &b->types);
+        for (int i = 0; i < BIG_SAMPLES; i++)
+            pb_append(p, &b->samples[i]);
+        pb_append(p, &b->mapping);
+        for (int k = 0; k < BIG_LOC; k++)
+            pb_append(p, &b->locs[k]);
+        for (int k = 0; k < BIG_FN; k++)
+            pb_append(p, &b->fns[k]);
+        pb_append(p, &b->strs);
+        break;
+    case BIG_STRINGS_FIRST:
+        pb_append(p, &b->strs);
+        for (int k = 0; k < BIG_FN; k++)
+            pb_append(p, &b->fns[k]);
+        for (int k = 0; k < BIG_LOC; k++)
+            pb_append(p, &b->locs[k]);
+        pb_append(p, &b->mapping);
+        pb_append(p, &b->types);
+        for (int i = 0; i < BIG_SAMPLES; i++)
+            pb_append(p, &b->samples[i]);
+        break;
+    case BIG_INTERLEAVED: /* samples, locations and functions in one run */
+        pb_append(p, &b->types);
+        for (int i = 0; i < BIG_SAMPLES; i++) {
+            pb_append(p, &b->samples[i]);
+            if (i < BIG_LOC)
+                pb_append(p, &b->locs[i]);
+            if (i < BIG_FN)
+                pb_append(p, &b->fns[i]);
+        }
+        pb_append(p, &b->mapping);
+        pb_append(p, &b->strs);
+        break;
+    case BIG_STRINGS_AMONG_SAMPLES: {
+        struct pb one = {0};
+        pb_append(p, &b->types);
+        for (int i = 0; i < BIG_SAMPLES; i++) {
+            pb_append(p, &b->samples[i]);
+            if ((size_t)i < b->n_names) {
+                pb_str(&one, 6, b->names[i]);
+                pb_append(p, &one);
+                one.len = 0;
+            }
+        }
+        pb_free(&one);
+        for (int k = 0; k < BIG_LOC; k++)
+            pb_append(p, &b->locs[k]);
+        pb_append(p, &b->mapping);
+        for (int k = 0; k < BIG_FN; k++)
+            pb_append(p, &b->fns[k]);
+        break;
+    }
+    }
+    pb_append(p, &b->tail);
+}
+
+static void test_large_layouts(void **state)
+{
+    (void)state;
+    struct big_parts *b = malloc(sizeof(*b));
+    assert_non_null(b);
+    big_parts_build(b);
+    static const enum big_layout layouts[] = {BIG_GO, BIG_STRINGS_FIRST, BIG_INTERLEAVED,
+                                              BIG_STRINGS_AMONG_SAMPLES};
+    json_t *first = NULL;
+    for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++) {
+        struct pb p = {0};
+        big_assemble(b, layouts[i], &p);
+        assert_true(p.len > ((size_t)3 << 20) / 2);
+        struct pb g = {0};
+        size_t gz_len;
+        uint8_t *gz = ptest_gzip(p.d, p.len, &gz_len);
+        pb_raw(&g, gz, gz_len);
+        free(gz);
+        struct cd_summary raw, zipped;
+        struct cd_err err;
+        if (summarize(&p, NULL, &raw, &err) != 0)
+            fail_msg("layout %zu raw: %s", i, cd_err_msg(&err));
+        if (summarize(&g, NULL, &zipped, &err) != 0)
+            fail_msg("layout %zu gzip: %s", i, cd_err_msg(&err));
+        json_t *counts = json_object_get(raw.json, "counts");
+        assert_int_equal(json_integer_value(json_object_get(counts, "samples")), BIG_SAMPLES);
+        assert_int_equal(json_integer_value(json_object_get(counts, "functions")), BIG_FN);
+        assert_int_equal(ptest_series(&raw, "samples"), BIG_SAMPLES);
+        /* the same summary whatever the encoding, and whatever the order of the fields */
+        static const char *const differ[] = {"encoding", "bytes"};
+        for (size_t k = 0; k < 2; k++) {
+            json_object_del(raw.json, differ[k]);
+            json_object_del(zipped.json, differ[k]);
+        }
+        assert_true(json_equal(raw.json, zipped.json));
+        assert_int_equal(raw.n_series, zipped.n_series);
+        for (size_t k = 0; k < raw.n_series; k++)
+            assert_true(raw.series[k].value == zipped.series[k].value);
+        if (first == NULL)
+            first = json_incref(raw.json);
+        else
+            assert_true(json_equal(first, raw.json));
+        cd_summary_free(&raw);
+        cd_summary_free(&zipped);
+        pb_free(&g);
+        pb_free(&p);
+    }
+    json_decref(first);
+    big_parts_free(b);
+    free(b);
+}
+
+/* ---------------------------------------------------------------------------------------------
  * gzip */
 
 static void test_gzip_errors(void **state)
@@ -909,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_goroutine_profile_series),
         cmocka_unit_test(test_hostile),
         cmocka_unit_test(test_deep_stacks),
+        cmocka_unit_test(test_large_layouts),
         cmocka_unit_test(test_gzip_errors),
         cmocka_unit_test(test_gzip_bomb),
         cmocka_unit_test(test_limits),
