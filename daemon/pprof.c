@@ -1358,10 +1358,10 @@ static void add_wrap(int64_t *acc, int64_t x)
 /* Adds one sample's values to the totals and to the flat/cum of the nodes on its stack. -EBADMSG
  * for a location id the profile does not have (the summary is abandoned then, so what was added
  * before it does not matter). */
-static int account_sample(struct cd_pprof *pp, const int64_t *v, const uint64_t *ids, size_t n_locs,
-                          size_t item)
+static inline int account_nt(struct cd_pprof *pp, const int64_t *v, const uint64_t *ids,
+                             size_t n_locs, size_t item, size_t nt)
 {
-    size_t nt = pp->n_types, stride = nt + 1;
+    size_t stride = nt + 1;
     for (size_t k = 0; k < nt; k++) {
         cd_textscan_add_sat(&pp->total[k], v[k]);
         cd_textscan_add_sat(&pp->total_abs[k], abs64(v[k]));
@@ -1407,6 +1407,22 @@ static int account_sample(struct cd_pprof *pp, const int64_t *v, const uint64_t 
         }
     }
     return 0;
+}
+
+/* The loops over the sample types unrolled for the common counts (CPU profiles have 2, heap 4). */
+static int account_sample(struct cd_pprof *pp, const int64_t *v, const uint64_t *ids, size_t n_locs,
+                          size_t item)
+{
+    switch (pp->n_types) {
+    case 1:
+        return account_nt(pp, v, ids, n_locs, item, 1);
+    case 2:
+        return account_nt(pp, v, ids, n_locs, item, 2);
+    case 4:
+        return account_nt(pp, v, ids, n_locs, item, 4);
+    default:
+        return account_nt(pp, v, ids, n_locs, item, pp->n_types);
+    }
 }
 
 /* A Sample decoded by hand (see fast_sample). */
