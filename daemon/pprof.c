@@ -1650,9 +1650,9 @@ static json_t *span_json(struct pp_span s)
 /*
  * The JSON of the nodes in the top tables, shared: a function's name and file strings across the
  * sample types (a heap profile's four types mostly list the same functions) and its row between
- * top_flat and top_cum of one type. Built for each table, those objects and their allocations were
- * a third of the daemon's CPU at 300 scrapes a second. Open addressing over the nodes that make a
- * table; holds one reference to each value.
+ * top_flat and top_cum of one type. Built for each table, those objects were most of the
+ * daemon's allocations at 300 scrapes a second. Open addressing over the nodes that make a table;
+ * holds one reference to each value.
  */
 struct pp_rowent {
     uint32_t node; /* PP_NO_NODE: free slot */
