@@ -102,8 +102,8 @@ static int run_one(const char *path, int iters)
     }
     int64_t *m = runs > 1 ? times + 1 : times;
     size_t n = (size_t)(runs > 1 ? runs - 1 : 1);
-    qsort(m, n, sizeof(*m), cmp_i64);
-    printf("median_ns=%lld min_ns=%lld check=%.0f raw=%ld\n", (long long)m[n / 2], (long long)m[0],
+    int64_t median = median_i64(m, n); /* sorts m: m[0] is the minimum */
+    printf("median_ns=%lld min_ns=%lld check=%.0f raw=%ld\n", (long long)median, (long long)m[0],
            check, raw);
     free(times);
     free(data);
