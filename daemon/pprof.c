@@ -1655,7 +1655,7 @@ static json_t *span_json(struct pp_span s)
  * holds one reference to each value.
  */
 struct pp_rowent {
-    uint32_t node; /* PP_NO_NODE: free slot */
+    uint32_t slot; /* node + 1; 0: free (as in node_slots) */
     size_t k;      /* the sample type `row` is for */
     json_t *name, *file, *row;
 };
@@ -1668,13 +1668,9 @@ struct pp_rowcache {
 static int rowcache_init(struct cd_pprof *pp, struct pp_rowcache *c, size_t max_nodes)
 {
     size_t cap = pow2_at_least(max_nodes * 2 + 1);
-    c->ents = cd_arena_alloc(&pp->perm, cap * sizeof(*c->ents));
+    c->ents = cd_arena_calloc(&pp->perm, cap, sizeof(*c->ents));
     c->mask = cap - 1;
-    if (c->ents == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < cap; i++)
-        c->ents[i] = (struct pp_rowent){PP_NO_NODE, 0, NULL, NULL, NULL};
-    return 0;
+    return c->ents == NULL ? -ENOMEM : 0;
 }
 
 static void rowcache_free(struct pp_rowcache *c)
@@ -1692,10 +1688,10 @@ static json_t *row_json(const struct cd_pprof *pp, struct pp_rowcache *c, uint32
     struct pp_rowent *e;
     for (size_t i = id_hash(node, c->mask);; i = (i + 1) & c->mask) {
         e = &c->ents[i];
-        if (e->node == node || e->node == PP_NO_NODE)
+        if (e->slot == node + 1 || e->slot == 0)
             break;
     }
-    e->node = node;
+    e->slot = node + 1;
     if (e->row != NULL && e->k == k)
         return json_incref(e->row);
     if (e->name == NULL) {
